@@ -1,0 +1,26 @@
+/**
+ * `payer-fhir` command line. Only implemented commands are registered, so `--help` never
+ * lists something that does not work yet.
+ */
+import { Command } from 'commander';
+import { createRequire } from 'node:module';
+import { registerImport } from './import.js';
+import { registerServe } from './serve.js';
+import { registerTenants } from './tenants.js';
+
+const require = createRequire(import.meta.url);
+const pkg = require('../../../package.json') as { version: string };
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command();
+  program.name('payer-fhir').description('FHIR R4 Payer System Access API server').version(pkg.version);
+  registerServe(program);
+  registerTenants(program);
+  registerImport(program);
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    process.stderr.write(`payer-fhir: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}

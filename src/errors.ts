@@ -1,0 +1,131 @@
+/**
+ * Typed errors: modules below the HTTP layer throw these, and exactly one place
+ * (src/http/outcome.ts) turns them into a status code and an OperationOutcome.
+ * Each carries an R4 IssueType code and a message safe to show a client.
+ */
+
+export type IssueType =
+  | 'invalid'
+  | 'structure'
+  | 'required'
+  | 'value'
+  | 'not-supported'
+  | 'not-found'
+  | 'deleted'
+  | 'conflict'
+  | 'duplicate'
+  | 'processing'
+  | 'security'
+  | 'login'
+  | 'forbidden'
+  | 'throttled'
+  | 'transient'
+  | 'too-costly'
+  | 'too-long'
+  | 'exception'
+  | 'incomplete';
+
+export interface Issue {
+  severity: 'fatal' | 'error' | 'warning' | 'information';
+  code: IssueType;
+  diagnostics: string;
+  /** FHIRPath-style locations of the problem, e.g. `Patient.name[0].given`. */
+  expression?: string[];
+}
+
+export class FhirError extends Error {
+  readonly status: number;
+  readonly issues: Issue[];
+  /** Extra response headers, e.g. Retry-After. */
+  readonly headers: Record<string, string>;
+
+  constructor(status: number, issues: Issue[], headers: Record<string, string> = {}) {
+    super(issues.map((i) => i.diagnostics).join('; '));
+    this.status = status;
+    this.issues = issues;
+    this.headers = headers;
+  }
+}
+
+function one(status: number, code: IssueType, diagnostics: string, expression?: string[]): Issue[] {
+  return [{ severity: 'error', code, diagnostics, ...(expression?.length ? { expression } : {}) }];
+}
+
+/** 400: the request is malformed or a value is invalid. */
+export class InvalidError extends FhirError {
+  constructor(diagnostics: string, expression?: string[], code: IssueType = 'invalid') {
+    super(400, one(400, code, diagnostics, expression));
+  }
+}
+
+/** 400 with several issues, e.g. every schema violation of one resource. */
+export class ValidationError extends FhirError {
+  constructor(issues: Issue[]) {
+    super(400, issues);
+  }
+}
+
+export class NotFoundError extends FhirError {
+  constructor(diagnostics: string) {
+    super(404, one(404, 'not-found', diagnostics));
+  }
+}
+
+export class GoneError extends FhirError {
+  readonly versionId: number;
+  constructor(diagnostics: string, versionId: number) {
+    super(410, one(410, 'deleted', diagnostics));
+    this.versionId = versionId;
+  }
+}
+
+/** 409: a write collided with another (e.g. a concurrent create of the same id). */
+export class ConflictError extends FhirError {
+  constructor(diagnostics: string) {
+    super(409, one(409, 'conflict', diagnostics));
+  }
+}
+
+/** 412: `If-Match` named a version that is no longer current, or conditional create matched several. */
+export class PreconditionFailedError extends FhirError {
+  constructor(diagnostics: string) {
+    super(412, one(412, 'conflict', diagnostics));
+  }
+}
+
+export class NotSupportedError extends FhirError {
+  constructor(diagnostics: string, status = 400) {
+    super(status, one(status, 'not-supported', diagnostics));
+  }
+}
+
+export class MethodNotAllowedError extends FhirError {
+  constructor(diagnostics: string) {
+    super(405, one(405, 'not-supported', diagnostics));
+  }
+}
+
+export class NotAcceptableError extends FhirError {
+  constructor(diagnostics: string) {
+    super(406, one(406, 'not-supported', diagnostics));
+  }
+}
+
+export class UnsupportedMediaTypeError extends FhirError {
+  constructor(diagnostics: string) {
+    super(415, one(415, 'not-supported', diagnostics));
+  }
+}
+
+export class PayloadTooLargeError extends FhirError {
+  constructor(diagnostics: string) {
+    super(413, one(413, 'too-long', diagnostics));
+  }
+}
+
+/** 503: the database is unreachable or overloaded; the client should retry. */
+export class UnavailableError extends FhirError {
+  constructor(diagnostics: string, retryAfterSeconds = 5) {
+    super(503, one(503, 'transient', diagnostics), { 'Retry-After': String(retryAfterSeconds) });
+  }
+}

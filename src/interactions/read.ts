@@ -1,0 +1,54 @@
+/**
+ * `read` and `vread` (REST-02): the stored JSON with ETag and Last-Modified; 404 for an
+ * unknown type or id, 410 for a deleted resource. A Binary is returned as its own content
+ * type when the client's Accept header asks for that type.
+ */
+import { GoneError, InvalidError, NotFoundError } from '../errors.js';
+import { isResourceType } from '../fhir/schema.js';
+import { isValidId } from '../fhir/validation.js';
+import { prefersRaw } from '../http/media.js';
+import { readCurrent, readVersion, type StoredVersion } from '../store/resources.js';
+import type { FhirResponse, TenantContext } from './context.js';
+import { etagOf, resourceResponse } from './respond.js';
+
+export function assertType(type: string): void {
+  if (!isResourceType(type)) throw new NotFoundError(`Unknown resource type '${type}'`);
+}
+
+function assertId(type: string, id: string): void {
+  if (!isValidId(id)) throw new NotFoundError(`${type}/${id} is not a valid resource id`);
+}
+
+function answer(found: StoredVersion | undefined, label: string, accept: string | undefined, ifNoneMatch?: string): FhirResponse {
+  if (!found) throw new NotFoundError(`${label} is not known`);
+  if (found.deleted) throw new GoneError(`${label} has been deleted`, found.version);
+  if (ifNoneMatch && ifNoneMatch.split(',').some((t) => t.trim() === etagOf(found.version) || t.trim() === `"${found.version}"`)) {
+    return { status: 304, etag: etagOf(found.version), lastModified: found.lastUpdated };
+  }
+  if (found.type === 'Binary' && accept) {
+    const binary = JSON.parse(found.content!) as { contentType?: string; data?: string };
+    if (binary.contentType && prefersRaw(accept, binary.contentType)) {
+      return {
+        status: 200,
+        body: Buffer.from(binary.data ?? '', 'base64'),
+        contentType: binary.contentType,
+        etag: etagOf(found.version),
+        lastModified: found.lastUpdated,
+      };
+    }
+  }
+  return resourceResponse(200, found);
+}
+
+export async function read(ctx: TenantContext, type: string, id: string, opts: { accept?: string; ifNoneMatch?: string } = {}): Promise<FhirResponse> {
+  assertType(type);
+  assertId(type, id);
+  return answer(await readCurrent(ctx.pool, ctx.tenant, type, id), `${type}/${id}`, opts.accept, opts.ifNoneMatch);
+}
+
+export async function vread(ctx: TenantContext, type: string, id: string, vid: string, opts: { accept?: string } = {}): Promise<FhirResponse> {
+  assertType(type);
+  assertId(type, id);
+  if (!/^[1-9]\d{0,8}$/.test(vid)) throw new InvalidError(`'${vid}' is not a version id`);
+  return answer(await readVersion(ctx.pool, ctx.tenant, type, id, Number(vid)), `${type}/${id}/_history/${vid}`, opts.accept);
+}

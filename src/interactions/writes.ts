@@ -1,0 +1,99 @@
+/**
+ * The write pipeline shared by create, update, delete, batch/transaction Bundles and import:
+ * conditional-create matching, server id assignment, `urn:uuid:` resolution in every
+ * reference, then one batched store write. Resources arrive here already validated.
+ */
+import crypto from 'node:crypto';
+import type pg from 'pg';
+import { InvalidError, NotSupportedError, PreconditionFailedError } from '../errors.js';
+import { rewriteReferences } from '../fhir/resource.js';
+import type { Resource } from '../fhir/validation.js';
+import { findByIdentifier, readCurrent, writeResources, type PreparedWrite, type StoredVersion, type WriteResult } from '../store/resources.js';
+
+export interface WriteRequest {
+  method: 'POST' | 'PUT' | 'DELETE';
+  type: string;
+  /** PUT/DELETE: the id from the URL. */
+  id?: string;
+  resource?: Resource;
+  /** Bundle entry fullUrl (e.g. `urn:uuid:…`), mapped to the resource's final `Type/id`. */
+  fullUrl?: string;
+  /** Conditional create criteria (`If-None-Exist` / `request.ifNoneExist`). */
+  ifNoneExist?: string;
+  ifMatch?: number;
+  /** Where this request came from, for error messages (e.g. `Bundle.entry[3]`). */
+  label?: string;
+}
+
+export type WriteOutcome = WriteResult | (StoredVersion & { outcome: 'exists' });
+
+/**
+ * Resolves `If-None-Exist` criteria to matching ids. Supported until the search engine lands:
+ * `_id` and `identifier` (token forms `value`, `system|value`, `|value`).
+ */
+export async function matchCriteria(db: pg.PoolClient | pg.Pool, tenant: string, type: string, criteria: string, label = 'If-None-Exist'): Promise<string[]> {
+  const query = criteria.includes('?') ? criteria.slice(criteria.indexOf('?') + 1) : criteria;
+  const params = [...new URLSearchParams(query)];
+  if (params.length !== 1) throw new NotSupportedError(`${label}: give exactly one criterion (_id or identifier)`);
+  const [name, value] = params[0];
+  if (name === '_id') {
+    const found = await readCurrent(db, tenant, type, value);
+    return found && !found.deleted ? [found.id] : [];
+  }
+  if (name === 'identifier') {
+    const bar = value.indexOf('|');
+    if (bar < 0) return findByIdentifier(db, tenant, type, undefined, value);
+    const system = value.slice(0, bar);
+    const code = value.slice(bar + 1);
+    if (!code) throw new InvalidError(`${label}: identifier needs a value after '|'`);
+    return findByIdentifier(db, tenant, type, system === '' ? null : system, code);
+  }
+  throw new NotSupportedError(`${label}: the criterion '${name}' is not supported; use _id or identifier`);
+}
+
+/**
+ * Performs the writes in the caller's transaction, in order, and returns one outcome per request.
+ * References to another request's `fullUrl` are rewritten to its final `Type/id`.
+ */
+export async function performWrites(client: pg.PoolClient, tenant: string, requests: WriteRequest[]): Promise<WriteOutcome[]> {
+  const outcomes: (WriteOutcome | undefined)[] = new Array(requests.length);
+  const targets = new Map<string, string>();
+  const plans: { index: number; write: PreparedWrite }[] = [];
+
+  for (const [index, r] of requests.entries()) {
+    if (r.method === 'POST' && r.ifNoneExist) {
+      const ids = await matchCriteria(client, tenant, r.type, r.ifNoneExist, `${r.label ?? ''} ifNoneExist`.trim());
+      if (ids.length > 1) throw new PreconditionFailedError(`${r.label ?? 'If-None-Exist'}: the criteria match ${ids.length} resources`);
+      if (ids.length === 1) {
+        const existing = (await readCurrent(client, tenant, r.type, ids[0]))!;
+        outcomes[index] = { ...existing, outcome: 'exists' };
+        if (r.fullUrl) targets.set(r.fullUrl, `${r.type}/${existing.id}`);
+        continue;
+      }
+    }
+    const id = r.method === 'POST' ? crypto.randomUUID() : r.id!;
+    if (r.fullUrl) targets.set(r.fullUrl, `${r.type}/${id}`);
+    plans.push({ index, write: { method: r.method === 'POST' ? 'create' : r.method === 'PUT' ? 'update' : 'delete', type: r.type, id, resource: r.resource, ifMatch: r.ifMatch } });
+  }
+
+  const seen = new Set<string>();
+  for (const { index, write } of plans) {
+    const key = `${write.type}/${write.id}`;
+    if (seen.has(key)) throw new InvalidError(`${requests[index].label ?? key}: ${key} is written twice in one transaction`);
+    seen.add(key);
+    if (!write.resource) continue;
+    write.resource.id = write.id;
+    rewriteReferences(write.resource, (ref) => {
+      const target = targets.get(ref);
+      if (target) return target;
+      if (ref.startsWith('urn:uuid:') || ref.startsWith('urn:oid:')) {
+        throw new InvalidError(`${requests[index].label ?? key}: reference '${ref}' matches no entry's fullUrl`);
+      }
+      return undefined;
+    });
+  }
+
+  const written = await writeResources(client, tenant, plans.map((p) => p.write));
+  plans.forEach((p, i) => (outcomes[p.index] = written[i]));
+  return outcomes as WriteOutcome[];
+}

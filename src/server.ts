@@ -1,0 +1,157 @@
+/**
+ * Builds the HTTP application: FHIR conventions (media types, errors, _pretty), health
+ * endpoints, and the tenant-scoped FHIR routes, each a thin adapter over an interaction.
+ */
+import crypto from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import type pg from 'pg';
+import type { Config } from './config.js';
+import { InvalidError, NotSupportedError, UnsupportedMediaTypeError } from './errors.js';
+import { CursorCodec } from './http/cursor.js';
+import { FHIR_JSON_UTF8, negotiateFhirJson } from './http/media.js';
+import { sendError } from './http/outcome.js';
+import { sendFhir } from './http/reply.js';
+import { FHIR_BASE_PATH, fhirBase } from './http/urls.js';
+import { processBundle } from './interactions/bundle.js';
+import { metadata } from './interactions/capabilities.js';
+import type { ServerContext, TenantContext } from './interactions/context.js';
+import { create } from './interactions/create.js';
+import { remove } from './interactions/delete.js';
+import { history, type HistoryParams } from './interactions/history.js';
+import { read, vread } from './interactions/read.js';
+import { parseEtag } from './interactions/respond.js';
+import { update } from './interactions/update.js';
+import { TenantDirectory } from './tenancy/tenants.js';
+
+const JSON_BODY_TYPES = ['application/fhir+json', 'application/json', 'application/json+fhir'];
+
+type Params = { tenant: string; type: string; id: string; vid: string };
+type Req = FastifyRequest<{ Params: Params; Querystring: Record<string, string> }>;
+
+function header(req: FastifyRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** `Prefer: return=…` value, if any. */
+function preferReturn(req: FastifyRequest): string | undefined {
+  return /return=([a-zA-Z]+)/.exec(header(req, 'prefer') ?? '')?.[1];
+}
+
+/** A raw (non-JSON) body is only meaningful for Binary, which it becomes. */
+function resourceBody(req: FastifyRequest, type: string): unknown {
+  if (Buffer.isBuffer(req.body)) {
+    if (type !== 'Binary') throw new UnsupportedMediaTypeError('Send resources as application/fhir+json');
+    return { resourceType: 'Binary', contentType: header(req, 'content-type') ?? 'application/octet-stream', data: req.body.toString('base64') };
+  }
+  if (req.body === undefined) throw new InvalidError('The request has no body; send a FHIR resource as application/fhir+json', undefined, 'required');
+  return req.body;
+}
+
+export async function loadCursorKey(pool: pg.Pool): Promise<Buffer> {
+  const { rows } = await pool.query<{ value: string }>("SELECT value FROM server_setting WHERE name = 'cursor_key'");
+  return Buffer.from(rows[0].value, 'hex');
+}
+
+export async function buildServer(config: Config, pool: pg.Pool, opts: { logger?: boolean } = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger === false ? false : { level: config.logLevel },
+    bodyLimit: config.bodyLimit,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => crypto.randomUUID(),
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    return503OnClosing: true,
+  });
+  const ctx: ServerContext = { config, pool, cursors: new CursorCodec(await loadCursorKey(pool)) };
+  const tenants = new TenantDirectory(pool);
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(JSON_BODY_TYPES, { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, JSON.parse(body as string));
+    } catch (err) {
+      done(new InvalidError(`The body is not valid JSON: ${(err as Error).message}`, undefined, 'structure'), undefined);
+    }
+  });
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((err, req, reply) => sendError(req, reply, err));
+  app.setNotFoundHandler((req, reply) => sendError(req, reply, new NotSupportedError(`No FHIR interaction at ${req.method} ${req.url.split('?')[0]}`, 404)));
+
+  app.addHook('onSend', async (req, reply, payload) => {
+    reply.header('X-Request-Id', req.id);
+    const q = req.query as Record<string, string> | undefined;
+    if (q?._pretty === 'true' && typeof payload === 'string' && String(reply.getHeader('content-type') ?? '').includes('json')) {
+      return JSON.stringify(JSON.parse(payload), null, 2);
+    }
+    return payload;
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    try {
+      await pool.query('SELECT 1');
+      return { status: 'ok' };
+    } catch {
+      return reply.code(503).header('Retry-After', '5').send({ status: 'unavailable', reason: 'database unreachable' });
+    }
+  });
+
+  await app.register(
+    async (fhir) => {
+      const tctx = (req: Req): TenantContext => ({ ...ctx, tenant: req.params.tenant, base: fhirBase(config.publicUrl, req.params.tenant) });
+
+      fhir.addHook('onRequest', async (req: Req) => {
+        await tenants.require(req.params.tenant);
+        // A Binary read may be answered in its own content type; it negotiates itself.
+        const binaryRead = req.method === 'GET' && req.params.type === 'Binary' && req.params.id !== undefined;
+        if (!binaryRead) negotiateFhirJson(req.query._format, header(req, 'accept'));
+      });
+
+      fhir.get('/metadata', async (req: Req, reply) => sendFhir(reply, metadata(tctx(req))));
+      fhir.get('/_history', async (req: Req, reply) => sendFhir(reply, await history(tctx(req), {}, req.query as HistoryParams)));
+      fhir.post('/', async (req: Req, reply) => {
+        if (Buffer.isBuffer(req.body)) throw new UnsupportedMediaTypeError('Send the Bundle as application/fhir+json');
+        return sendFhir(reply, await processBundle(tctx(req), req.body, preferReturn(req)));
+      });
+
+      fhir.get('/:type', async () => {
+        throw new NotSupportedError('Search is not implemented yet', 501);
+      });
+      fhir.post('/:type', async (req: Req, reply) => {
+        const res = await create(tctx(req), req.params.type, resourceBody(req, req.params.type), { ifNoneExist: header(req, 'if-none-exist') });
+        return sendFhir(reply, minimal(res, preferReturn(req)));
+      });
+      fhir.get('/:type/_history', async (req: Req, reply) => sendFhir(reply, await history(tctx(req), { type: req.params.type }, req.query as HistoryParams)));
+      fhir.get('/:type/:id', async (req: Req, reply) =>
+        sendFhir(reply, await read(tctx(req), req.params.type, req.params.id, { accept: req.query._format ? undefined : header(req, 'accept'), ifNoneMatch: header(req, 'if-none-match') })),
+      );
+      fhir.put('/:type/:id', async (req: Req, reply) => {
+        const res = await update(tctx(req), req.params.type, req.params.id, resourceBody(req, req.params.type), { ifMatch: parseEtag(header(req, 'if-match')) });
+        return sendFhir(reply, minimal(res, preferReturn(req)));
+      });
+      fhir.delete('/:type/:id', async (req: Req, reply) => sendFhir(reply, await remove(tctx(req), req.params.type, req.params.id, { ifMatch: parseEtag(header(req, 'if-match')) })));
+      fhir.get('/:type/:id/_history', async (req: Req, reply) =>
+        sendFhir(reply, await history(tctx(req), { type: req.params.type, id: req.params.id }, req.query as HistoryParams)),
+      );
+      fhir.get('/:type/:id/_history/:vid', async (req: Req, reply) =>
+        sendFhir(reply, await vread(tctx(req), req.params.type, req.params.id, req.params.vid, { accept: req.query._format ? undefined : header(req, 'accept') })),
+      );
+    },
+    { prefix: `${FHIR_BASE_PATH}/:tenant` },
+  );
+  return app;
+}
+
+/** `Prefer: return=minimal` drops the body; `return=OperationOutcome` replaces it with one. */
+function minimal<T extends { body?: string | Buffer; contentType?: string }>(res: T, prefer: string | undefined): T {
+  if (prefer === 'minimal') return { ...res, body: undefined };
+  if (prefer === 'OperationOutcome') {
+    return {
+      ...res,
+      contentType: FHIR_JSON_UTF8,
+      body: JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', diagnostics: 'Write succeeded' }] }),
+    };
+  }
+  return res;
+}

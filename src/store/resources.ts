@@ -1,0 +1,232 @@
+/**
+ * The resource repository: every SQL statement that reads or writes resources and their
+ * versions. Writes are batch-shaped — the API writes batches of one, import writes
+ * batches of hundreds — so both go through exactly the same statements.
+ */
+import type pg from 'pg';
+import { ConflictError, PreconditionFailedError } from '../errors.js';
+import { extractTokens } from '../fhir/indexing.js';
+import { stampResource } from '../fhir/resource.js';
+import type { Resource } from '../fhir/validation.js';
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+export interface StoredVersion {
+  type: string;
+  id: string;
+  version: number;
+  lastUpdated: Date;
+  deleted: boolean;
+  /** The stored JSON; null for a deletion. */
+  content: string | null;
+}
+
+export interface PreparedWrite {
+  method: 'create' | 'update' | 'delete';
+  type: string;
+  /** For `create` the server-assigned id. */
+  id: string;
+  /** Validated resource for create/update. */
+  resource?: Resource;
+  /** Expected current version (`If-Match`), if any. */
+  ifMatch?: number;
+}
+
+export interface WriteResult extends StoredVersion {
+  /** created: a new resource (or one revived after deletion); unchanged: a delete of nothing. */
+  outcome: 'created' | 'updated' | 'deleted' | 'unchanged';
+}
+
+const COLUMNS = 'type, id, version, last_updated, deleted, content';
+
+function toVersion(row: { type: string; id: string; version: number; last_updated: Date; deleted: boolean; content: string | null }): StoredVersion {
+  return { type: row.type, id: row.id, version: row.version, lastUpdated: row.last_updated, deleted: row.deleted, content: row.content };
+}
+
+/** A create of a new id raced with another create of the same id; the transaction is retried. */
+class ConcurrentWriteError extends ConflictError {
+  readonly retryable = true;
+  constructor() {
+    super('The resource was written concurrently by another request; retry');
+  }
+}
+
+/**
+ * Writes a batch inside the caller's transaction. Each (type, id) may appear once per batch.
+ * Existing rows are locked (in key order, so concurrent batches cannot deadlock), superseded
+ * versions move to history, and identifier tokens are re-indexed.
+ */
+export async function writeResources(client: pg.PoolClient, tenant: string, writes: PreparedWrite[]): Promise<WriteResult[]> {
+  if (writes.length === 0) return [];
+  const lockTypes: string[] = [];
+  const lockIds: string[] = [];
+  for (const w of writes) {
+    if (w.method !== 'create') {
+      lockTypes.push(w.type);
+      lockIds.push(w.id);
+    }
+  }
+  const existing = new Map<string, { version: number; deleted: boolean }>();
+  if (lockIds.length) {
+    const { rows } = await client.query<{ type: string; id: string; version: number; deleted: boolean }>(
+      `SELECT type, id, version, deleted FROM resource
+        WHERE tenant = $1 AND (type, id) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+        ORDER BY type, id FOR UPDATE`,
+      [tenant, lockTypes, lockIds],
+    );
+    for (const r of rows) existing.set(`${r.type}/${r.id}`, { version: r.version, deleted: r.deleted });
+  }
+  const { rows: clock } = await client.query<{ now: Date }>('SELECT clock_timestamp() AS now');
+  const lastUpdated = clock[0].now;
+  const instant = lastUpdated.toISOString();
+
+  const results: WriteResult[] = [];
+  const moved: { type: string; id: string }[] = [];
+  const rows = { type: [] as string[], id: [] as string[], version: [] as number[], deleted: [] as boolean[], content: [] as (string | null)[] };
+  const tokens = { type: [] as string[], id: [] as string[], param: [] as string[], system: [] as (string | null)[], code: [] as string[] };
+
+  for (const w of writes) {
+    const key = `${w.type}/${w.id}`;
+    const prev = existing.get(key);
+    if (w.ifMatch !== undefined && (!prev || prev.deleted || prev.version !== w.ifMatch)) {
+      throw new PreconditionFailedError(
+        prev && !prev.deleted
+          ? `${key} is at version ${prev.version}, not ${w.ifMatch} (If-Match)`
+          : `${key} does not exist, so If-Match version ${w.ifMatch} cannot match`,
+      );
+    }
+    if (w.method === 'delete' && (!prev || prev.deleted)) {
+      results.push({ type: w.type, id: w.id, version: prev?.version ?? 0, lastUpdated, deleted: true, content: null, outcome: 'unchanged' });
+      continue;
+    }
+    const version = (prev?.version ?? 0) + 1;
+    const content = w.method === 'delete' ? null : stampResource(w.resource!, { id: w.id, versionId: version, lastUpdated: instant });
+    if (prev) moved.push({ type: w.type, id: w.id });
+    rows.type.push(w.type);
+    rows.id.push(w.id);
+    rows.version.push(version);
+    rows.deleted.push(w.method === 'delete');
+    rows.content.push(content);
+    if (w.resource && w.method !== 'delete') {
+      for (const t of extractTokens(w.resource)) {
+        tokens.type.push(w.type);
+        tokens.id.push(w.id);
+        tokens.param.push(t.param);
+        tokens.system.push(t.system);
+        tokens.code.push(t.code);
+      }
+    }
+    const outcome = w.method === 'delete' ? 'deleted' : !prev || prev.deleted ? 'created' : 'updated';
+    results.push({ type: w.type, id: w.id, version, lastUpdated, deleted: w.method === 'delete', content, outcome });
+  }
+
+  if (moved.length) {
+    const mt = moved.map((m) => m.type);
+    const mi = moved.map((m) => m.id);
+    await client.query(
+      `INSERT INTO resource_history (tenant, ${COLUMNS})
+       SELECT tenant, ${COLUMNS} FROM resource
+        WHERE tenant = $1 AND (type, id) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
+      [tenant, mt, mi],
+    );
+    await client.query(
+      `DELETE FROM search_token WHERE tenant = $1 AND (type, id) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
+      [tenant, mt, mi],
+    );
+  }
+  if (rows.id.length) {
+    // The WHERE makes a create that lost a race with another create of the same id a no-op,
+    // which the row count below turns into a retry rather than a silently lost version.
+    const written = await client.query(
+      `INSERT INTO resource (tenant, type, id, version, last_updated, deleted, content)
+       SELECT $1, t, i, v, $2, d, c FROM unnest($3::text[], $4::text[], $5::int[], $6::bool[], $7::text[]) AS u(t, i, v, d, c)
+       ON CONFLICT (tenant, type, id) DO UPDATE
+         SET version = EXCLUDED.version, last_updated = EXCLUDED.last_updated, deleted = EXCLUDED.deleted, content = EXCLUDED.content
+         WHERE resource.version = EXCLUDED.version - 1`,
+      [tenant, lastUpdated, rows.type, rows.id, rows.version, rows.deleted, rows.content],
+    );
+    if (written.rowCount !== rows.id.length) throw new ConcurrentWriteError();
+  }
+  if (tokens.id.length) {
+    await client.query(
+      `INSERT INTO search_token (tenant, type, id, param, system, code)
+       SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])`,
+      [tenant, tokens.type, tokens.id, tokens.param, tokens.system, tokens.code],
+    );
+  }
+  return results;
+}
+
+/** The current version (possibly a deletion), or undefined when the id was never written. */
+export async function readCurrent(db: Queryable, tenant: string, type: string, id: string): Promise<StoredVersion | undefined> {
+  const { rows } = await db.query(`SELECT ${COLUMNS} FROM resource WHERE tenant = $1 AND type = $2 AND id = $3`, [tenant, type, id]);
+  return rows[0] ? toVersion(rows[0]) : undefined;
+}
+
+export async function readVersion(db: Queryable, tenant: string, type: string, id: string, version: number): Promise<StoredVersion | undefined> {
+  const { rows } = await db.query(
+    `SELECT ${COLUMNS} FROM resource WHERE tenant = $1 AND type = $2 AND id = $3 AND version = $4
+     UNION ALL
+     SELECT ${COLUMNS} FROM resource_history WHERE tenant = $1 AND type = $2 AND id = $3 AND version = $4`,
+    [tenant, type, id, version],
+  );
+  return rows[0] ? toVersion(rows[0]) : undefined;
+}
+
+/** Ids of current, non-deleted resources of `type` carrying the identifier token. */
+export async function findByIdentifier(db: Queryable, tenant: string, type: string, system: string | null | undefined, code: string, limit = 2): Promise<string[]> {
+  // system undefined: any system; null: no system (the `|code` form).
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT DISTINCT id FROM search_token
+      WHERE tenant = $1 AND type = $2 AND param = 'identifier' AND code = $3
+        AND ($4::boolean OR system IS NOT DISTINCT FROM $5)
+      LIMIT $6`,
+    [tenant, type, code, system === undefined, system ?? null, limit],
+  );
+  return rows.map((r) => r.id);
+}
+
+/** Position after which a history page continues (newest first). */
+export interface HistoryCursor {
+  lastUpdated: string;
+  type: string;
+  id: string;
+  version: number;
+}
+
+export interface HistoryQuery {
+  type?: string;
+  id?: string;
+  since?: Date;
+  at?: Date;
+  count: number;
+  after?: HistoryCursor;
+}
+
+/**
+ * History newest first, keyset-paged on (lastUpdated, type, id, version): one more row than
+ * `count` is returned when a further page exists.
+ */
+export async function readHistory(db: Queryable, tenant: string, q: HistoryQuery): Promise<StoredVersion[]> {
+  const params: unknown[] = [tenant];
+  const where = ['tenant = $1'];
+  const add = (sql: string, value: unknown) => {
+    params.push(value);
+    where.push(sql.replace('?', `$${params.length}`));
+  };
+  if (q.type) add('type = ?', q.type);
+  if (q.id) add('id = ?', q.id);
+  if (q.since) add('last_updated >= ?', q.since);
+  if (q.at) add('last_updated <= ?', q.at);
+  if (q.after) {
+    params.push(q.after.lastUpdated, q.after.type, q.after.id, q.after.version);
+    const n = params.length;
+    where.push(`(last_updated, type, id, version) < ($${n - 3}::timestamptz, $${n - 2}, $${n - 1}, $${n}::int)`);
+  }
+  params.push(q.count + 1);
+  const limit = `$${params.length}`;
+  const order = 'ORDER BY last_updated DESC, type DESC, id DESC, version DESC';
+  const part = (table: string) => `(SELECT ${COLUMNS} FROM ${table} WHERE ${where.join(' AND ')} ${order} LIMIT ${limit})`;
+  const { rows } = await db.query(`SELECT * FROM (${part('resource')} UNION ALL ${part('resource_history')}) h ${order} LIMIT ${limit}`, params);
+  return rows.map(toVersion);
+}

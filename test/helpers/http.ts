@@ -1,0 +1,38 @@
+/** Hand-written HTTP requests for the edge cases FHIR clients never send. */
+
+export interface HttpResult {
+  status: number;
+  headers: Headers;
+  text: string;
+  /** Parsed JSON body, or undefined when the body is not JSON. */
+  json: any;
+}
+
+export async function http(url: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<HttpResult> {
+  const headers: Record<string, string> = { ...(init.headers ?? {}) };
+  let body: string | Buffer | undefined;
+  if (init.body !== undefined) {
+    body = typeof init.body === 'string' || Buffer.isBuffer(init.body) ? (init.body as string | Buffer) : JSON.stringify(init.body);
+    if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/fhir+json';
+  }
+  const res = await fetch(url, { method: init.method ?? (body !== undefined ? 'POST' : 'GET'), headers, body: body as BodyInit | undefined });
+  const text = await res.text();
+  let json: any;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, headers: res.headers, text, json };
+}
+
+/** Asserts the shape every error answer must have (REST-09): an OperationOutcome with typed issues. */
+export function isOperationOutcome(r: HttpResult): boolean {
+  return (
+    (r.headers.get('content-type') ?? '').startsWith('application/fhir+json') &&
+    r.json?.resourceType === 'OperationOutcome' &&
+    Array.isArray(r.json.issue) &&
+    r.json.issue.length > 0 &&
+    r.json.issue.every((i: any) => typeof i.severity === 'string' && typeof i.code === 'string')
+  );
+}

@@ -1,0 +1,62 @@
+/**
+ * Test harness: a real payer-fhir HTTP server on a free port, against the real PostgreSQL
+ * given by DATABASE_URL (test/run.js provides one), with a fresh tenant per call.
+ */
+import crypto from 'node:crypto';
+import net from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { loadConfig, type Config } from '../../src/config.js';
+import { fhirBase } from '../../src/http/urls.js';
+import { buildServer } from '../../src/server.js';
+import { openDatabase, type Database } from '../../src/store/database.js';
+import { addTenant } from '../../src/store/tenants.js';
+
+export interface TestServer {
+  origin: string;
+  config: Config;
+  db: Database;
+  app: FastifyInstance;
+  /** Creates a new tenant and returns its FHIR base URL. */
+  newTenant(prefix?: string): Promise<{ tenant: string; base: string }>;
+  close(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export function uniqueId(prefix = 't'): string {
+  return `${prefix}-${crypto.randomBytes(5).toString('hex')}`;
+}
+
+export async function startServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+  if (!process.env.DATABASE_URL) throw new Error('tests need DATABASE_URL; run them with `npm test`');
+  const port = await freePort();
+  const origin = `http://127.0.0.1:${port}`;
+  const config = loadConfig({ ...process.env, PORT: String(port), PUBLIC_URL: origin, LOG_LEVEL: 'silent' }, overrides);
+  const db = await openDatabase(config);
+  const app = await buildServer(config, db.pool, { logger: false });
+  await app.listen({ port, host: '127.0.0.1' });
+  return {
+    origin,
+    config,
+    db,
+    app,
+    async newTenant(prefix = 't') {
+      const tenant = uniqueId(prefix);
+      await addTenant(db.pool, tenant);
+      return { tenant, base: fhirBase(origin, tenant) };
+    },
+    async close() {
+      await app.close();
+      await db.close();
+    },
+  };
+}
