@@ -20,6 +20,7 @@ import { remove } from './interactions/delete.js';
 import { history, type HistoryParams } from './interactions/history.js';
 import { read, vread } from './interactions/read.js';
 import { parseEtag } from './interactions/respond.js';
+import { warmUpValidation } from './fhir/validation.js';
 import { update } from './interactions/update.js';
 import { TenantDirectory } from './tenancy/tenants.js';
 
@@ -64,6 +65,7 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: { logger?
   });
   const ctx: ServerContext = { config, pool, cursors: new CursorCodec(await loadCursorKey(pool)) };
   const tenants = new TenantDirectory(pool);
+  warmUpValidation();
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(JSON_BODY_TYPES, { parseAs: 'string' }, (_req, body, done) => {

@@ -31,6 +31,11 @@ function validatorFor(type: string): ValidateFunction {
   return v;
 }
 
+/** Compiles the shared schema graph up front (about a second), so no request pays for it. */
+export function warmUpValidation(): void {
+  validatorFor('Patient');
+}
+
 export function isValidId(id: string): boolean {
   return ID_PATTERN.test(id);
 }

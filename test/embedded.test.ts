@@ -1,0 +1,98 @@
+// Embedded mode: with no DATABASE_URL, `serve` starts its own PostgreSQL under DATA_DIR, a CLI
+// command run meanwhile connects to that same server, SIGTERM drains and stops it cleanly,
+// and a second start finds the data again.
+import assert from 'node:assert/strict';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { http } from './helpers/http.js';
+import { freePort, uniqueId } from './helpers/server.js';
+
+const run = promisify(execFile);
+const root = path.resolve(import.meta.dirname, '..', '..');
+const bin = path.join(root, 'bin', 'payer-fhir.js');
+
+function envFor(dataDir: string, port: number): NodeJS.ProcessEnv {
+  const { DATABASE_URL: _omit, ...env } = process.env;
+  return { ...env, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: `http://127.0.0.1:${port}`, LOG_LEVEL: 'warn' };
+}
+
+async function waitReady(origin: string, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`serve exited early with ${child.exitCode}`);
+    try {
+      if ((await fetch(`${origin}/readyz`)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('serve did not become ready');
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.on('exit', (code) => resolve(code))));
+}
+
+describe('embedded PostgreSQL', () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'payer-fhir-embedded-'));
+  fs.chmodSync(dataDir, 0o755); // the embedded server may run as the postgres user
+  const children: ChildProcess[] = [];
+  after(() => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('starts, serves a read, shares its database with CLI commands, and stops on SIGTERM', async () => {
+    const port = await freePort();
+    const origin = `http://127.0.0.1:${port}`;
+    const env = envFor(dataDir, port);
+    const serve = spawn(process.execPath, [bin, 'serve'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    children.push(serve);
+    let stderr = '';
+    serve.stderr!.on('data', (d) => (stderr += d));
+    await waitReady(origin, serve);
+    assert.match(stderr, /embedded PostgreSQL started/);
+
+    // A command run while serve is up connects to the same embedded server.
+    const tenant = uniqueId('emb');
+    const added = await run(process.execPath, [bin, 'tenants', 'add', tenant], { env });
+    assert.match(added.stdout, new RegExp(`tenant ${tenant} created`));
+    assert.match(added.stderr, /already running/);
+
+    const base = `${origin}/payer/system-access/v2/${tenant}`;
+    const created = await http(`${base}/Patient`, { body: { resourceType: 'Patient', name: [{ family: 'Embedded' }] } });
+    assert.equal(created.status, 201);
+    const read = await http(`${base}/Patient/${created.json.id}`);
+    assert.equal(read.status, 200);
+    assert.equal(read.json.name[0].family, 'Embedded');
+
+    const pidFile = path.join(dataDir, 'postgres', 'postmaster.pid');
+    assert.ok(fs.existsSync(pidFile), 'postgres runs while serve is up');
+    serve.kill('SIGTERM');
+    assert.equal(await exited(serve), 0);
+    assert.ok(!fs.existsSync(pidFile), 'SIGTERM stopped the embedded PostgreSQL');
+
+    // A second start reuses the data folder: the resource is still there.
+    const port2 = await freePort();
+    const again = spawn(process.execPath, [bin, 'serve'], { env: envFor(dataDir, port2), stdio: 'ignore' });
+    children.push(again);
+    await waitReady(`http://127.0.0.1:${port2}`, again);
+    const reread = await http(`http://127.0.0.1:${port2}/payer/system-access/v2/${tenant}/Patient/${created.json.id}`);
+    assert.equal(reread.status, 200);
+    assert.equal(reread.json.id, created.json.id);
+    again.kill('SIGTERM');
+    assert.equal(await exited(again), 0);
+    assert.ok(!fs.existsSync(pidFile));
+  });
+
+  it('a command with no server running starts the database for its own run and stops it', async () => {
+    const env = envFor(dataDir, await freePort());
+    const listed = await run(process.execPath, [bin, 'tenants', 'list'], { env });
+    assert.match(listed.stdout, /^emb-/m);
+    assert.ok(!fs.existsSync(path.join(dataDir, 'postgres', 'postmaster.pid')));
+  });
+});
