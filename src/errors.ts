@@ -129,3 +129,20 @@ export class UnavailableError extends FhirError {
     super(503, one(503, 'transient', diagnostics), { 'Retry-After': String(retryAfterSeconds) });
   }
 }
+
+/**
+ * 401: no credentials, or a bad, expired or foreign token (RS-03, RS-04). The
+ * WWW-Authenticate challenge carries `error="invalid_token"` only when a token was sent.
+ */
+export class UnauthorizedError extends FhirError {
+  constructor(diagnostics: string, challenge: string) {
+    super(401, one(401, 'login', diagnostics), { 'WWW-Authenticate': challenge });
+  }
+}
+
+/** 403: the token is valid but its scopes do not cover the request (RS-05). */
+export class ForbiddenError extends FhirError {
+  constructor(diagnostics: string, challenge?: string) {
+    super(403, one(403, 'forbidden', diagnostics), challenge ? { 'WWW-Authenticate': challenge } : {});
+  }
+}

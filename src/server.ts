@@ -5,13 +5,18 @@
 import crypto from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type pg from 'pg';
+import { BearerAuthenticator } from './auth/bearer.js';
+import { smartConfiguration } from './auth/discovery.js';
+import { JwksFetcher } from './auth/jwks-fetcher.js';
+import { SigningKeys } from './auth/signing-keys.js';
+import { registerTokenEndpoint, tokenIssuer } from './auth/token-endpoint.js';
 import type { Config } from './config.js';
 import { InvalidError, NotSupportedError, UnsupportedMediaTypeError } from './errors.js';
 import { CursorCodec } from './http/cursor.js';
 import { FHIR_JSON_UTF8, negotiateFhirJson } from './http/media.js';
 import { sendError } from './http/outcome.js';
 import { sendFhir } from './http/reply.js';
-import { FHIR_BASE_PATH, fhirBase } from './http/urls.js';
+import { FHIR_BASE_PATH, fhirBase, tokenUrl } from './http/urls.js';
 import { processBundle } from './interactions/bundle.js';
 import { metadata } from './interactions/capabilities.js';
 import type { ServerContext, TenantContext } from './interactions/context.js';
@@ -27,6 +32,16 @@ import { TenantDirectory } from './tenancy/tenants.js';
 const JSON_BODY_TYPES = ['application/fhir+json', 'application/json', 'application/json+fhir'];
 
 type Params = { tenant: string; type: string; id: string; vid: string };
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The authenticated caller's grants, set by the FHIR routes' auth hook. */
+    access?: import('./auth/access.js').Access;
+  }
+}
+
+/** Routes anyone may read, even with a stale token attached (RS-06); CORS-enabled (TOK-12). */
+const PUBLIC_ROUTES = new Set(['/metadata', '/.well-known/smart-configuration']);
 type Req = FastifyRequest<{ Params: Params; Querystring: Record<string, string> }>;
 
 function header(req: FastifyRequest, name: string): string | undefined {
@@ -39,11 +54,11 @@ function preferReturn(req: FastifyRequest): string | undefined {
   return /return=([a-zA-Z]+)/.exec(header(req, 'prefer') ?? '')?.[1];
 }
 
-/** A raw (non-JSON) body is only meaningful for Binary, which it becomes. */
-function resourceBody(req: FastifyRequest, type: string): unknown {
+/** A raw (non-JSON) body is only meaningful for Binary, which it becomes (with the URL's id on update). */
+function resourceBody(req: FastifyRequest, type: string, id?: string): unknown {
   if (Buffer.isBuffer(req.body)) {
     if (type !== 'Binary') throw new UnsupportedMediaTypeError('Send resources as application/fhir+json');
-    return { resourceType: 'Binary', contentType: header(req, 'content-type') ?? 'application/octet-stream', data: req.body.toString('base64') };
+    return { resourceType: 'Binary', ...(id ? { id } : {}), contentType: header(req, 'content-type') ?? 'application/octet-stream', data: req.body.toString('base64') };
   }
   if (req.body === undefined) throw new InvalidError('The request has no body; send a FHIR resource as application/fhir+json', undefined, 'required');
   return req.body;
@@ -66,6 +81,11 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: { logger?
   const ctx: ServerContext = { config, pool, cursors: new CursorCodec(await loadCursorKey(pool)) };
   const tenants = new TenantDirectory(pool);
   warmUpValidation();
+  const keys = new SigningKeys(pool);
+  await keys.load();
+  const bearer = new BearerAuthenticator(pool, keys);
+  await bearer.start();
+  app.addHook('onClose', async () => bearer.stop());
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(JSON_BODY_TYPES, { parseAs: 'string' }, (_req, body, done) => {
@@ -75,6 +95,8 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: { logger?
       done(new InvalidError(`The body is not valid JSON: ${(err as Error).message}`, undefined, 'structure'), undefined);
     }
   });
+  // Form bodies stay strings: the token endpoint and _search each read them their own way.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => done(null, body));
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   app.setErrorHandler((err, req, reply) => sendError(req, reply, err));
@@ -99,18 +121,37 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: { logger?
     }
   });
 
+  registerTokenEndpoint(app, { config, pool, keys, jwks: new JwksFetcher() });
+
   await app.register(
     async (fhir) => {
-      const tctx = (req: Req): TenantContext => ({ ...ctx, tenant: req.params.tenant, base: fhirBase(config.publicUrl, req.params.tenant) });
+      const tctx = (req: Req): TenantContext => ({ ...ctx, tenant: req.params.tenant, base: fhirBase(config.publicUrl, req.params.tenant), access: req.access });
 
-      fhir.addHook('onRequest', async (req: Req) => {
+      fhir.addHook('onRequest', async (req: Req, reply) => {
         await tenants.require(req.params.tenant);
-        // A Binary read may be answered in its own content type; it negotiates itself.
-        const binaryRead = req.method === 'GET' && req.params.type === 'Binary' && req.params.id !== undefined;
-        if (!binaryRead) negotiateFhirJson(req.query._format, header(req, 'accept'));
+        const path = req.routeOptions.url?.slice(`${FHIR_BASE_PATH}/:tenant`.length) ?? '';
+        if (PUBLIC_ROUTES.has(path)) {
+          reply.header('Access-Control-Allow-Origin', '*');
+        } else {
+          const base = fhirBase(config.publicUrl, req.params.tenant);
+          req.access = await bearer.authenticate(req.headers.authorization, { tenant: req.params.tenant, base, issuer: tokenIssuer(config.publicUrl, req.params.tenant) });
+        }
+        // A Binary read or vread may be answered in its own content type, so it negotiates Accept
+        // itself (see interactions/read.ts); `_format` only ever names FHIR JSON.
+        const binaryRead = req.method === 'GET' && req.params.type === 'Binary' && (path === '/:type/:id' || path === '/:type/:id/_history/:vid');
+        // SMART discovery is application/json whatever the Accept header says (TOK-02).
+        if (path !== '/.well-known/smart-configuration') negotiateFhirJson(req.query._format, binaryRead ? undefined : header(req, 'accept'));
       });
 
       fhir.get('/metadata', async (req: Req, reply) => sendFhir(reply, metadata(tctx(req))));
+      fhir.get('/.well-known/smart-configuration', async (req: Req, reply) =>
+        reply.type('application/json').send(smartConfiguration(tokenUrl(config.publicUrl, req.params.tenant))),
+      );
+      for (const path of PUBLIC_ROUTES) {
+        fhir.options(path, async (_req, reply) =>
+          reply.code(204).headers({ 'Access-Control-Allow-Origin': '*', 'Access-Control-Allow-Methods': 'GET, OPTIONS', 'Access-Control-Allow-Headers': 'Authorization, Accept, Content-Type' }).send(),
+        );
+      }
       fhir.get('/_history', async (req: Req, reply) => sendFhir(reply, await history(tctx(req), {}, req.query as HistoryParams)));
       fhir.post('/', async (req: Req, reply) => {
         if (Buffer.isBuffer(req.body)) throw new UnsupportedMediaTypeError('Send the Bundle as application/fhir+json');
@@ -129,7 +170,7 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: { logger?
         sendFhir(reply, await read(tctx(req), req.params.type, req.params.id, { accept: req.query._format ? undefined : header(req, 'accept'), ifNoneMatch: header(req, 'if-none-match') })),
       );
       fhir.put('/:type/:id', async (req: Req, reply) => {
-        const res = await update(tctx(req), req.params.type, req.params.id, resourceBody(req, req.params.type), { ifMatch: parseEtag(header(req, 'if-match')) });
+        const res = await update(tctx(req), req.params.type, req.params.id, resourceBody(req, req.params.type, req.params.id), { ifMatch: parseEtag(header(req, 'if-match')) });
         return sendFhir(reply, minimal(res, preferReturn(req)));
       });
       fhir.delete('/:type/:id', async (req: Req, reply) => sendFhir(reply, await remove(tctx(req), req.params.type, req.params.id, { ifMatch: parseEtag(header(req, 'if-match')) })));

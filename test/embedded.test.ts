@@ -63,10 +63,21 @@ describe('embedded PostgreSQL', () => {
     assert.match(added.stdout, new RegExp(`tenant ${tenant} created`));
     assert.match(added.stderr, /already running/);
 
+    // A client registered through the CLI gets a token (client_secret_basic) from the running server.
+    const reg = await run(process.execPath, [bin, 'clients', 'add', '--tenant', tenant, '--name', 'embedded test', '--secret', '--scope', 'system/*.cruds'], { env });
+    const { client_id, client_secret } = JSON.parse(reg.stdout) as { client_id: string; client_secret: string };
+    const tokenRes = await fetch(`${origin}/auth/${tenant}/oauth2/v1/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client_id}:${client_secret}`).toString('base64')}` },
+      body: 'grant_type=client_credentials&scope=system%2F*.cruds',
+    });
+    assert.equal(tokenRes.status, 200);
+    const authorization = `Bearer ${((await tokenRes.json()) as { access_token: string }).access_token}`;
+
     const base = `${origin}/payer/system-access/v2/${tenant}`;
-    const created = await http(`${base}/Patient`, { body: { resourceType: 'Patient', name: [{ family: 'Embedded' }] } });
+    const created = await http(`${base}/Patient`, { body: { resourceType: 'Patient', name: [{ family: 'Embedded' }] }, headers: { authorization } });
     assert.equal(created.status, 201);
-    const read = await http(`${base}/Patient/${created.json.id}`);
+    const read = await http(`${base}/Patient/${created.json.id}`, { headers: { authorization } });
     assert.equal(read.status, 200);
     assert.equal(read.json.name[0].family, 'Embedded');
 
@@ -81,7 +92,17 @@ describe('embedded PostgreSQL', () => {
     const again = spawn(process.execPath, [bin, 'serve'], { env: envFor(dataDir, port2), stdio: 'ignore' });
     children.push(again);
     await waitReady(`http://127.0.0.1:${port2}`, again);
-    const reread = await http(`http://127.0.0.1:${port2}/payer/system-access/v2/${tenant}/Patient/${created.json.id}`);
+    // The client and the resource survived the restart (a new token: tokens name the old PUBLIC_URL).
+    const origin2 = `http://127.0.0.1:${port2}`;
+    const token2 = await fetch(`${origin2}/auth/${tenant}/oauth2/v1/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client_id}:${client_secret}`).toString('base64')}` },
+      body: 'grant_type=client_credentials&scope=system%2F*.rs',
+    });
+    assert.equal(token2.status, 200);
+    const reread = await http(`${origin2}/payer/system-access/v2/${tenant}/Patient/${created.json.id}`, {
+      headers: { authorization: `Bearer ${((await token2.json()) as { access_token: string }).access_token}` },
+    });
     assert.equal(reread.status, 200);
     assert.equal(reread.json.id, created.json.id);
     again.kill('SIGTERM');

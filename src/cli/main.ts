@@ -4,7 +4,9 @@
  */
 import { Command } from 'commander';
 import { createRequire } from 'node:module';
+import { registerClients } from './clients.js';
 import { registerImport } from './import.js';
+import { registerKeys } from './keys.js';
 import { registerServe } from './serve.js';
 import { registerTenants } from './tenants.js';
 
@@ -17,6 +19,8 @@ export async function main(argv: string[]): Promise<void> {
   registerServe(program);
   registerTenants(program);
   registerImport(program);
+  registerClients(program);
+  registerKeys(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -18,7 +18,7 @@ import { etagOf } from './respond.js';
 import { performWrites, type WriteOutcome, type WriteRequest } from './writes.js';
 
 /** A Bundle entry is either a read (GET) or a write handed to the shared write pipeline. */
-interface ParsedEntry {
+export interface ParsedEntry {
   index: number;
   read?: { type: string; id: string; vid?: string };
   write?: WriteRequest;
@@ -40,7 +40,7 @@ function inEntry(err: unknown, label: string): never {
 }
 
 /** Splits a request.url into type, id and version, accepting absolute URLs on our own base. */
-function parseUrl(ctx: TenantContext, url: string, label: string): { type: string; id?: string; vid?: string; query?: string } {
+function parseUrl(ctx: Pick<TenantContext, 'base'>, url: string, label: string): { type: string; id?: string; vid?: string; query?: string } {
   let rel = url.startsWith(ctx.base + '/') ? url.slice(ctx.base.length + 1) : url;
   let query: string | undefined;
   const q = rel.indexOf('?');
@@ -57,7 +57,11 @@ function parseUrl(ctx: TenantContext, url: string, label: string): { type: strin
   throw bad();
 }
 
-function parseEntry(ctx: TenantContext, raw: unknown, index: number): ParsedEntry {
+/**
+ * Validates one batch/transaction entry and turns it into a read or a write request
+ * (exported for import, which loads transaction Bundles through the same rules).
+ */
+export function parseEntry(ctx: Pick<TenantContext, 'base'>, raw: unknown, index: number): ParsedEntry {
   const label = `Bundle.entry[${index}]`;
   const entry = raw as { fullUrl?: unknown; resource?: unknown; request?: { method?: unknown; url?: unknown; ifNoneExist?: unknown; ifMatch?: unknown } };
   if (!entry || typeof entry !== 'object') throw new InvalidError(`${label} is not an object`, [label]);
@@ -130,12 +134,17 @@ function parseBundle(body: unknown): { type: 'batch' | 'transaction'; entries: u
 
 const ORDER: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2 };
 
+/** A transaction's write entries in the order the spec prescribes: DELETE, POST, PUT, then entry order. */
+export function transactionOrder(entries: ParsedEntry[]): ParsedEntry[] {
+  return entries.filter((e) => e.write).sort((a, b) => ORDER[a.write!.method] - ORDER[b.write!.method] || a.index - b.index);
+}
+
 export async function transaction(ctx: TenantContext, entries: ParsedEntry[], prefer: string | undefined): Promise<FhirResponse> {
   const writes = entries.filter((e) => e.write).sort((a, b) => ORDER[a.write!.method] - ORDER[b.write!.method] || a.index - b.index);
   const reads = entries.filter((e) => e.read);
   const result: BundleEntry[] = new Array(entries.length);
   await inTransaction(ctx.pool, async (client) => {
-    const outs = await performWrites(client, ctx.tenant, writes.map((e) => e.write!));
+    const outs = await performWrites(client, ctx.tenant, writes.map((e) => e.write!), ctx.access);
     writes.forEach((e, i) => {
       result[e.index] = writeEntry(ctx, outs[i], e.write!.method);
       if (prefer === 'representation' && outs[i].content) result[e.index].resourceJson = outs[i].content!;
@@ -155,7 +164,7 @@ export async function batch(ctx: TenantContext, rawEntries: unknown[], prefer: s
         continue;
       }
       const write = e.write!;
-      const [out] = await inTransaction(ctx.pool, (client) => performWrites(client, ctx.tenant, [write]));
+      const [out] = await inTransaction(ctx.pool, (client) => performWrites(client, ctx.tenant, [write], ctx.access));
       const entry = writeEntry(ctx, out, write.method);
       if (prefer === 'representation' && out.content) entry.resourceJson = out.content;
       result.push(entry);

@@ -5,7 +5,9 @@
  * add themselves here.
  */
 import { createRequire } from 'node:module';
+import { restSecurity } from '../auth/discovery.js';
 import { resourceTypes } from '../fhir/schema.js';
+import { tokenUrl } from '../http/urls.js';
 import type { FhirResponse, TenantContext } from './context.js';
 
 const require = createRequire(import.meta.url);
@@ -18,7 +20,7 @@ export const SYSTEM_INTERACTIONS = ['transaction', 'batch', 'history-system'] as
 
 const cache = new Map<string, string>();
 
-export function capabilityStatement(base: string, started: Date): string {
+export function capabilityStatement(base: string, tokenEndpoint: string, started: Date): string {
   let json = cache.get(base);
   if (!json) {
     json = JSON.stringify({
@@ -35,6 +37,7 @@ export function capabilityStatement(base: string, started: Date): string {
       rest: [
         {
           mode: 'server',
+          security: restSecurity(tokenEndpoint),
           resource: [...resourceTypes].sort().map((type) => ({
             type,
             interaction: TYPE_INTERACTIONS.map((code) => ({ code })),
@@ -58,5 +61,5 @@ export function capabilityStatement(base: string, started: Date): string {
 const STARTED = new Date();
 
 export function metadata(ctx: TenantContext): FhirResponse {
-  return { status: 200, body: capabilityStatement(ctx.base, STARTED) };
+  return { status: 200, body: capabilityStatement(ctx.base, tokenUrl(ctx.config.publicUrl, ctx.tenant), STARTED) };
 }

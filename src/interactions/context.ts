@@ -1,5 +1,6 @@
 /** What every interaction needs: the database, configuration, and the tenant it serves. */
 import type pg from 'pg';
+import type { Access } from '../auth/access.js';
 import type { Config } from '../config.js';
 import type { CursorCodec } from '../http/cursor.js';
 
@@ -13,6 +14,11 @@ export interface TenantContext extends ServerContext {
   tenant: string;
   /** Absolute FHIR base URL of the tenant. */
   base: string;
+  /**
+   * The caller's granted scopes. Every HTTP request has one; only trusted in-process callers
+   * (import, seed) run without, and then nothing is restricted.
+   */
+  access?: Access;
 }
 
 /**

@@ -8,9 +8,10 @@ import { performWrites } from './writes.js';
 
 export async function create(ctx: TenantContext, type: string, body: unknown, opts: { ifNoneExist?: string } = {}): Promise<FhirResponse> {
   assertType(type);
+  ctx.access?.require(type, 'c'); // scope before content: a client without `c` learns nothing from validation
   const resource = validateResource(body, type);
   const [out] = await inTransaction(ctx.pool, (client) =>
-    performWrites(client, ctx.tenant, [{ method: 'POST', type, resource, ifNoneExist: opts.ifNoneExist }]),
+    performWrites(client, ctx.tenant, [{ method: 'POST', type, resource, ifNoneExist: opts.ifNoneExist }], ctx.access),
   );
   // A conditional create that matched one resource answers 200 with it and writes nothing.
   return resourceResponse(out.outcome === 'exists' ? 200 : 201, out, versionUrl(ctx, out));

@@ -14,6 +14,6 @@ export async function remove(ctx: TenantContext, type: string, id: string, opts:
   assertType(type);
   if (!isValidId(id)) throw new NotFoundError(`${type}/${id} is not a valid resource id`);
   if (opts.ifMatch !== undefined && Number.isNaN(opts.ifMatch)) throw new InvalidError('If-Match must be an ETag such as W/"3"');
-  const [out] = await inTransaction(ctx.pool, (client) => performWrites(client, ctx.tenant, [{ method: 'DELETE', type, id, ifMatch: opts.ifMatch }]));
+  const [out] = await inTransaction(ctx.pool, (client) => performWrites(client, ctx.tenant, [{ method: 'DELETE', type, id, ifMatch: opts.ifMatch }], ctx.access));
   return out.outcome === 'deleted' ? { status: 204, etag: etagOf(out.version) } : { status: 204 };
 }

@@ -2,7 +2,7 @@
  * `history` at instance, type and system level: a `history` Bundle, newest first, paged with
  * signed keyset cursors (`_page`), filtered by `_since`. Deletions appear as DELETE entries.
  */
-import { InvalidError } from '../errors.js';
+import { ForbiddenError, InvalidError } from '../errors.js';
 import { bundleJson, type BundleEntry, type BundleLink } from '../fhir/bundle.js';
 import { parseDateRange } from '../fhir/datetime.js';
 import { isValidId } from '../fhir/validation.js';
@@ -33,6 +33,8 @@ function entryOf(ctx: TenantContext, v: StoredVersion): BundleEntry {
 
 export async function history(ctx: TenantContext, scope: { type?: string; id?: string }, params: HistoryParams): Promise<FhirResponse> {
   if (scope.type) assertType(scope.type);
+  // History shows every version of whatever it covers, so granular (filtered) read scopes do not suffice.
+  if (ctx.access?.require(scope.type ?? '*', 'r')) throw new ForbiddenError('History is not available under granular (filtered) scopes');
   if (scope.type && scope.id) {
     if (!isValidId(scope.id)) throw new InvalidError(`'${scope.id}' is not a valid resource id`);
   }

@@ -5,8 +5,9 @@
  */
 import { GoneError, InvalidError, NotFoundError } from '../errors.js';
 import { isResourceType } from '../fhir/schema.js';
-import { isValidId } from '../fhir/validation.js';
-import { prefersRaw } from '../http/media.js';
+import { matchesAnyFilter } from '../fhir/scope-filter.js';
+import { isValidId, type Resource } from '../fhir/validation.js';
+import { negotiateFhirJson, prefersRaw } from '../http/media.js';
 import { readCurrent, readVersion, type StoredVersion } from '../store/resources.js';
 import type { FhirResponse, TenantContext } from './context.js';
 import { etagOf, resourceResponse } from './respond.js';
@@ -19,9 +20,11 @@ function assertId(type: string, id: string): void {
   if (!isValidId(id)) throw new NotFoundError(`${type}/${id} is not a valid resource id`);
 }
 
-function answer(found: StoredVersion | undefined, label: string, accept: string | undefined, ifNoneMatch?: string): FhirResponse {
+function answer(found: StoredVersion | undefined, label: string, filters: string[] | undefined, accept: string | undefined, ifNoneMatch?: string): FhirResponse {
   if (!found) throw new NotFoundError(`${label} is not known`);
   if (found.deleted) throw new GoneError(`${label} has been deleted`, found.version);
+  // Under granular scopes a resource outside every filter does not exist for this caller (RS-07).
+  if (filters && !matchesAnyFilter(JSON.parse(found.content!) as Resource, filters)) throw new NotFoundError(`${label} is not known`);
   if (ifNoneMatch && ifNoneMatch.split(',').some((t) => t.trim() === etagOf(found.version) || t.trim() === `"${found.version}"`)) {
     return { status: 304, etag: etagOf(found.version), lastModified: found.lastUpdated };
   }
@@ -36,19 +39,23 @@ function answer(found: StoredVersion | undefined, label: string, accept: string 
         lastModified: found.lastUpdated,
       };
     }
+    // Not its own type, so FHIR JSON it is, if the client accepts that at all.
+    negotiateFhirJson(undefined, accept);
   }
   return resourceResponse(200, found);
 }
 
 export async function read(ctx: TenantContext, type: string, id: string, opts: { accept?: string; ifNoneMatch?: string } = {}): Promise<FhirResponse> {
   assertType(type);
+  const filters = ctx.access?.require(type, 'r');
   assertId(type, id);
-  return answer(await readCurrent(ctx.pool, ctx.tenant, type, id), `${type}/${id}`, opts.accept, opts.ifNoneMatch);
+  return answer(await readCurrent(ctx.pool, ctx.tenant, type, id), `${type}/${id}`, filters, opts.accept, opts.ifNoneMatch);
 }
 
 export async function vread(ctx: TenantContext, type: string, id: string, vid: string, opts: { accept?: string } = {}): Promise<FhirResponse> {
   assertType(type);
+  const filters = ctx.access?.require(type, 'r');
   assertId(type, id);
   if (!/^[1-9]\d{0,8}$/.test(vid)) throw new InvalidError(`'${vid}' is not a version id`);
-  return answer(await readVersion(ctx.pool, ctx.tenant, type, id, Number(vid)), `${type}/${id}/_history/${vid}`, opts.accept);
+  return answer(await readVersion(ctx.pool, ctx.tenant, type, id, Number(vid)), `${type}/${id}/_history/${vid}`, filters, opts.accept);
 }

@@ -12,11 +12,12 @@ import { performWrites } from './writes.js';
 
 export async function update(ctx: TenantContext, type: string, id: string, body: unknown, opts: { ifMatch?: number } = {}): Promise<FhirResponse> {
   assertType(type);
+  ctx.access?.require(type, 'u');
   if (!isValidId(id)) throw new InvalidError(`'${id}' is not a valid resource id`);
   const resource = validateResource(body, type);
   if (resource.id === undefined) throw new InvalidError(`The resource must carry id '${id}' to match the URL`, [`${type}.id`], 'required');
   if (resource.id !== id) throw new InvalidError(`The resource id '${resource.id}' does not match the URL id '${id}'`, [`${type}.id`]);
   if (opts.ifMatch !== undefined && Number.isNaN(opts.ifMatch)) throw new InvalidError('If-Match must be an ETag such as W/"3"');
-  const [out] = await inTransaction(ctx.pool, (client) => performWrites(client, ctx.tenant, [{ method: 'PUT', type, id, resource, ifMatch: opts.ifMatch }]));
+  const [out] = await inTransaction(ctx.pool, (client) => performWrites(client, ctx.tenant, [{ method: 'PUT', type, id, resource, ifMatch: opts.ifMatch }], ctx.access));
   return resourceResponse(out.outcome === 'created' ? 201 : 200, out, versionUrl(ctx, out));
 }

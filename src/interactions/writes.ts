@@ -5,7 +5,9 @@
  */
 import crypto from 'node:crypto';
 import type pg from 'pg';
-import { InvalidError, NotSupportedError, PreconditionFailedError } from '../errors.js';
+import type { Access } from '../auth/access.js';
+import { ForbiddenError, InvalidError, NotSupportedError, PreconditionFailedError } from '../errors.js';
+import { matchesAnyFilter } from '../fhir/scope-filter.js';
 import { rewriteReferences } from '../fhir/resource.js';
 import type { Resource } from '../fhir/validation.js';
 import { findByIdentifier, readCurrent, writeResources, type PreparedWrite, type StoredVersion, type WriteResult } from '../store/resources.js';
@@ -51,11 +53,26 @@ export async function matchCriteria(db: pg.PoolClient | pg.Pool, tenant: string,
   throw new NotSupportedError(`${label}: the criterion '${name}' is not supported; use _id or identifier`);
 }
 
+const WRITE_PERMISSION = { POST: 'c', PUT: 'u', DELETE: 'd' } as const;
+
+/**
+ * Scope check for one write (RS-02): create needs `c`, update `u`, delete `d`. Under a
+ * granular scope the written resource must satisfy the filter; a filtered delete is refused
+ * because the filter cannot be checked against what is being removed without reading it.
+ */
+function authorizeWrite(access: Access, r: WriteRequest): void {
+  const filters = access.require(r.type, WRITE_PERMISSION[r.method]);
+  if (!filters) return;
+  if (r.method === 'DELETE') throw new ForbiddenError(`Deleting ${r.type} needs an unfiltered scope`);
+  if (!matchesAnyFilter(r.resource!, filters)) throw new ForbiddenError(`${r.label ?? r.type}: the resource is outside the granted scope's filter`);
+}
+
 /**
  * Performs the writes in the caller's transaction, in order, and returns one outcome per request.
  * References to another request's `fullUrl` are rewritten to its final `Type/id`.
  */
-export async function performWrites(client: pg.PoolClient, tenant: string, requests: WriteRequest[]): Promise<WriteOutcome[]> {
+export async function performWrites(client: pg.PoolClient, tenant: string, requests: WriteRequest[], access?: Access): Promise<WriteOutcome[]> {
+  if (access) for (const r of requests) authorizeWrite(access, r);
   const outcomes: (WriteOutcome | undefined)[] = new Array(requests.length);
   const targets = new Map<string, string>();
   const plans: { index: number; write: PreparedWrite }[] = [];

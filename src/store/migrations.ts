@@ -70,6 +70,45 @@ export const migrations: Migration[] = [
       CREATE INDEX search_token_resource ON search_token (tenant, type, id);
     `,
   },
+  {
+    version: 2,
+    name: 'backend-service clients, assertion replay store, server signing keys',
+    sql: `
+      CREATE TABLE client (
+        tenant text NOT NULL REFERENCES tenant(id),
+        client_id text NOT NULL,
+        name text NOT NULL,
+        jwks_url text,
+        jwks jsonb,
+        secret_hash text,
+        scope text NOT NULL,
+        token_ttl integer,
+        disabled_at timestamptz,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (tenant, client_id)
+      );
+      -- (iss, jti) of every accepted client assertion, kept until the assertion expires, so a
+      -- replay is refused by every server process (TOK-47).
+      CREATE TABLE assertion_jti (
+        tenant text NOT NULL,
+        client_id text NOT NULL,
+        jti text NOT NULL,
+        expires_at timestamptz NOT NULL,
+        PRIMARY KEY (tenant, client_id, jti)
+      );
+      CREATE INDEX assertion_jti_expiry ON assertion_jti (expires_at);
+      -- Keys that sign access tokens. The newest unretired key signs; retired keys still
+      -- verify until every token they signed has expired.
+      CREATE TABLE signing_key (
+        kid text PRIMARY KEY,
+        alg text NOT NULL,
+        private_jwk jsonb NOT NULL,
+        public_jwk jsonb NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        retired_at timestamptz
+      );
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_384_201_551; // arbitrary, fixed: "payer-fhir migrations"

@@ -8,8 +8,22 @@ export interface HttpResult {
   json: any;
 }
 
-export async function http(url: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<HttpResult> {
+const tokens = new Map<string, string>();
+
+/** Makes `http()` send this bearer token with every request under `base` (set by newTenant). */
+export function rememberToken(base: string, token: string): void {
+  tokens.set(base, token);
+}
+
+/**
+ * A raw HTTP request. The tenant's full-access token is attached automatically unless the
+ * caller sets its own Authorization header or passes `auth: false` (to test 401s).
+ */
+export async function http(url: string, init: { method?: string; body?: unknown; headers?: Record<string, string>; auth?: boolean } = {}): Promise<HttpResult> {
   const headers: Record<string, string> = { ...(init.headers ?? {}) };
+  if (init.auth !== false && !Object.keys(headers).some((h) => h.toLowerCase() === 'authorization')) {
+    for (const [base, token] of tokens) if (url === base || url.startsWith(`${base}/`) || url.startsWith(`${base}?`)) headers.authorization = `Bearer ${token}`;
+  }
   let body: string | Buffer | undefined;
   if (init.body !== undefined) {
     body = typeof init.body === 'string' || Buffer.isBuffer(init.body) ? (init.body as string | Buffer) : JSON.stringify(init.body);

@@ -10,14 +10,19 @@ import { fhirBase } from '../../src/http/urls.js';
 import { buildServer } from '../../src/server.js';
 import { openDatabase, type Database } from '../../src/store/database.js';
 import { addTenant } from '../../src/store/tenants.js';
+import { tokenFor } from './auth.js';
+import { rememberToken } from './http.js';
 
 export interface TestServer {
   origin: string;
   config: Config;
   db: Database;
   app: FastifyInstance;
-  /** Creates a new tenant and returns its FHIR base URL. */
-  newTenant(prefix?: string): Promise<{ tenant: string; base: string }>;
+  /**
+   * Creates a new tenant with a full-access client, and returns its FHIR base URL and a real
+   * access token; `http()` attaches that token to requests under the base unless told otherwise.
+   */
+  newTenant(prefix?: string): Promise<{ tenant: string; base: string; token: string }>;
   close(): Promise<void>;
 }
 
@@ -52,7 +57,10 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Test
     async newTenant(prefix = 't') {
       const tenant = uniqueId(prefix);
       await addTenant(db.pool, tenant);
-      return { tenant, base: fhirBase(origin, tenant) };
+      const base = fhirBase(origin, tenant);
+      const { token } = await tokenFor(db.pool, origin, tenant);
+      rememberToken(base, token);
+      return { tenant, base, token };
     },
     async close() {
       await app.close();

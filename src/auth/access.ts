@@ -1,0 +1,32 @@
+/**
+ * What the caller of a request may do: the granted scopes of its token, checked by each
+ * interaction for the resource type and permission it needs (RS-02, RS-05, RS-07).
+ */
+import { ForbiddenError } from '../errors.js';
+import { grantFor, parseScopes, type Permission, type Scope } from './scopes.js';
+
+const PERMISSION_NAMES: Record<Permission, string> = { c: 'create', r: 'read', u: 'update', d: 'delete', s: 'search' };
+
+export class Access {
+  readonly scopes: Scope[];
+
+  constructor(
+    readonly clientId: string,
+    readonly scopeText: string,
+  ) {
+    this.scopes = parseScopes(scopeText);
+  }
+
+  /**
+   * Requires `perm` on `type`; throws 403 insufficient_scope otherwise. Returns the granular
+   * filters that limit what may be seen (OR-ed), or undefined when unrestricted.
+   */
+  require(type: string, perm: Permission): string[] | undefined {
+    const grant = grantFor(this.scopes, type, perm);
+    if (!grant.allowed) {
+      const needed = `system/${type}.${perm}`;
+      throw new ForbiddenError(`The access token does not allow ${PERMISSION_NAMES[perm]} on ${type} (needs ${needed})`, `Bearer error="insufficient_scope", scope="${needed}"`);
+    }
+    return grant.filters;
+  }
+}

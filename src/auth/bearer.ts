@@ -1,0 +1,90 @@
+/**
+ * Bearer-token authentication of FHIR requests (RS-01…RS-04): the token must be ours,
+ * unexpired, issued for this tenant's base, and its client still enabled. Client status is
+ * cached per process and invalidated through PostgreSQL LISTEN/NOTIFY, so disabling a
+ * client stops its tokens at once in every process without a query per request.
+ */
+import type pg from 'pg';
+import { UnauthorizedError } from '../errors.js';
+import { Access } from './access.js';
+import { InvalidTokenError, verifyAccessToken } from './access-token.js';
+import { CLIENT_CHANGED_CHANNEL, getClient } from './clients.js';
+import type { SigningKeys } from './signing-keys.js';
+
+const STATUS_TTL_MS = 30_000;
+
+function quote(s: string): string {
+  return s.replace(/["\\]/g, '');
+}
+
+export class BearerAuthenticator {
+  private readonly active = new Map<string, number>();
+  private listener: pg.PoolClient | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly keys: SigningKeys,
+  ) {}
+
+  /** Subscribes to client changes; while not subscribed, client status is not cached. */
+  async start(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const client = await this.pool.connect();
+      client.on('notification', (msg) => {
+        const { tenant, clientId } = JSON.parse(msg.payload ?? '{}') as { tenant?: string; clientId?: string };
+        this.active.delete(`${tenant}/${clientId}`);
+      });
+      client.on('error', () => {
+        this.active.clear();
+        this.listener = undefined;
+        client.release(true);
+        if (!this.closed) setTimeout(() => void this.start(), 2_000).unref();
+      });
+      await client.query(`LISTEN ${CLIENT_CHANGED_CHANNEL}`);
+      this.listener = client;
+    } catch {
+      if (!this.closed) setTimeout(() => void this.start(), 2_000).unref();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.closed = true;
+    const l = this.listener;
+    this.listener = undefined;
+    if (l) {
+      await l.query(`UNLISTEN ${CLIENT_CHANGED_CHANNEL}`).catch(() => undefined);
+      l.release();
+    }
+  }
+
+  private async clientActive(tenant: string, clientId: string): Promise<boolean> {
+    const key = `${tenant}/${clientId}`;
+    const until = this.active.get(key);
+    if (until !== undefined && until > Date.now()) return true;
+    const client = await getClient(this.pool, tenant, clientId);
+    const ok = !!client && !client.disabledAt;
+    if (ok && this.listener) this.active.set(key, Date.now() + STATUS_TTL_MS);
+    return ok;
+  }
+
+  /** Authenticates the Authorization header for a request to `tenant` at FHIR base `base`. */
+  async authenticate(authorization: string | undefined, t: { tenant: string; base: string; issuer: string }): Promise<Access> {
+    const realm = `Bearer realm="${t.base}"`;
+    const m = /^Bearer\s+([A-Za-z0-9\-_.~+/]+=*)\s*$/i.exec(authorization ?? '');
+    if (!authorization || !/^Bearer\s/i.test(authorization)) throw new UnauthorizedError('An access token is required (Authorization: Bearer …)', realm);
+    const fail = (reason: string) => new UnauthorizedError(`Invalid access token: ${reason}`, `${realm}, error="invalid_token", error_description="${quote(reason)}"`);
+    if (!m) throw fail('the access token is malformed');
+    let claims;
+    try {
+      claims = await verifyAccessToken(this.keys, m[1], { issuer: t.issuer, audience: t.base });
+    } catch (err) {
+      if (err instanceof InvalidTokenError) throw fail(err.message);
+      throw err;
+    }
+    if (claims.tenant !== t.tenant) throw fail('the access token is not valid for this tenant');
+    if (!(await this.clientActive(t.tenant, claims.clientId))) throw fail('the client has been disabled');
+    return new Access(claims.clientId, claims.scope);
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * The client registry, per tenant, in PostgreSQL (TOK-30). A client authenticates with a
+ * private-key JWT (keys from a JWKS URL and/or an inline JWKS) or with a secret, and holds
+ * pre-authorized `system/` scopes that bound every grant.
+ */
+import crypto from 'node:crypto';
+import type pg from 'pg';
+import { InvalidError, NotFoundError } from '../errors.js';
+import { parseScopes } from './scopes.js';
+import { hashSecret, newSecret } from './secrets.js';
+
+export interface Jwks {
+  keys: Record<string, unknown>[];
+}
+
+export interface ClientRecord {
+  tenant: string;
+  clientId: string;
+  name: string;
+  jwksUrl: string | null;
+  jwks: Jwks | null;
+  secretHash: string | null;
+  scope: string;
+  tokenTtl: number | null;
+  disabledAt: Date | null;
+  createdAt: Date;
+}
+
+export interface NewClient {
+  tenant: string;
+  name: string;
+  jwksUrl?: string;
+  jwks?: unknown;
+  secret?: boolean;
+  scope: string;
+  tokenTtl?: number;
+}
+
+/** Longest access-token lifetime a client may be given (long-running batch clients). */
+export const MAX_TOKEN_TTL = 3600;
+
+/** Channel on which `clients disable` tells every server process to drop cached client state. */
+export const CLIENT_CHANGED_CHANNEL = 'payer_fhir_client_changed';
+
+function fromRow(r: Record<string, any>): ClientRecord {
+  return {
+    tenant: r.tenant,
+    clientId: r.client_id,
+    name: r.name,
+    jwksUrl: r.jwks_url,
+    jwks: r.jwks,
+    secretHash: r.secret_hash,
+    scope: r.scope,
+    tokenTtl: r.token_ttl,
+    disabledAt: r.disabled_at,
+    createdAt: r.created_at,
+  };
+}
+
+/** JWKS URLs must be https, except on loopback (local development and tests). */
+export function assertJwksUrl(url: string): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new InvalidError(`JWKS URL '${url}' is not a URL`);
+  }
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname);
+  if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) {
+    throw new InvalidError('A JWKS URL must use https (http is allowed only on loopback)');
+  }
+}
+
+/** An inline JWKS holds public verification keys only (TOK-31). */
+export function assertPublicJwks(value: unknown): Jwks {
+  const keys = (value as Jwks | undefined)?.keys;
+  if (!Array.isArray(keys) || keys.length === 0) throw new InvalidError('A JWKS must be an object with a non-empty "keys" array');
+  for (const k of keys) {
+    if (!k || typeof k !== 'object' || typeof k.kty !== 'string' || typeof k.kid !== 'string') {
+      throw new InvalidError('Every JWK needs "kty" and "kid"');
+    }
+    if ('d' in k) throw new InvalidError(`JWK '${k.kid}' contains private key material; register the public key only`);
+  }
+  return { keys };
+}
+
+export async function addClient(pool: pg.Pool, c: NewClient): Promise<{ client_id: string; client_secret?: string }> {
+  const methods = [c.jwksUrl, c.jwks, c.secret].filter(Boolean).length;
+  if (methods !== 1) throw new InvalidError('Give exactly one of a JWKS URL, a JWKS file or --secret');
+  if (c.jwksUrl) assertJwksUrl(c.jwksUrl);
+  const jwks = c.jwks ? assertPublicJwks(c.jwks) : null;
+  const scopes = parseScopes(c.scope);
+  if (scopes.length === 0 || scopes.some((s) => s.context !== 'system')) {
+    throw new InvalidError('Scopes must be SMART system/ scopes, e.g. "system/*.rs" or "system/Patient.read"');
+  }
+  if (c.tokenTtl !== undefined && (!Number.isInteger(c.tokenTtl) || c.tokenTtl < 30 || c.tokenTtl > MAX_TOKEN_TTL)) {
+    throw new InvalidError(`Token lifetime must be 30–${MAX_TOKEN_TTL} seconds`);
+  }
+  const clientId = crypto.randomUUID();
+  const secret = c.secret ? newSecret() : undefined;
+  await pool.query(
+    `INSERT INTO client (tenant, client_id, name, jwks_url, jwks, secret_hash, scope, token_ttl)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    [c.tenant, clientId, c.name, c.jwksUrl ?? null, jwks, secret ? await hashSecret(secret) : null, c.scope, c.tokenTtl ?? null],
+  );
+  return { client_id: clientId, ...(secret ? { client_secret: secret } : {}) };
+}
+
+export async function getClient(db: pg.Pool | pg.PoolClient, tenant: string, clientId: string): Promise<ClientRecord | undefined> {
+  const { rows } = await db.query('SELECT * FROM client WHERE tenant = $1 AND client_id = $2', [tenant, clientId]);
+  return rows[0] ? fromRow(rows[0]) : undefined;
+}
+
+export async function listClients(pool: pg.Pool, tenant: string): Promise<ClientRecord[]> {
+  const { rows } = await pool.query('SELECT * FROM client WHERE tenant = $1 ORDER BY created_at, client_id', [tenant]);
+  return rows.map(fromRow);
+}
+
+/** Disables a client; its tokens stop working at once in every server process. */
+export async function disableClient(pool: pg.Pool, tenant: string, clientId: string): Promise<void> {
+  const res = await pool.query('UPDATE client SET disabled_at = coalesce(disabled_at, now()) WHERE tenant = $1 AND client_id = $2', [tenant, clientId]);
+  if (res.rowCount !== 1) throw new NotFoundError(`No client ${clientId} in tenant ${tenant}`);
+  await pool.query('SELECT pg_notify($1, $2)', [CLIENT_CHANGED_CHANNEL, JSON.stringify({ tenant, clientId })]);
+}
+
+/** Issues a new secret for a secret client; the old one stops working. */
+export async function rotateSecret(pool: pg.Pool, tenant: string, clientId: string): Promise<string> {
+  const client = await getClient(pool, tenant, clientId);
+  if (!client) throw new NotFoundError(`No client ${clientId} in tenant ${tenant}`);
+  if (!client.secretHash) throw new InvalidError('This client authenticates with keys, not a secret');
+  const secret = newSecret();
+  await pool.query('UPDATE client SET secret_hash = $3 WHERE tenant = $1 AND client_id = $2', [tenant, clientId, await hashSecret(secret)]);
+  return secret;
+}

@@ -1,0 +1,70 @@
+/**
+ * `payer-fhir clients add|list|disable|rotate-secret`: the backend-client registry.
+ * `add` prints `{"client_id": …, "client_secret"?: …}` — the secret is shown this once only.
+ */
+import type { Command } from 'commander';
+import fs from 'node:fs/promises';
+import { addClient, disableClient, listClients, rotateSecret } from '../auth/clients.js';
+import { withDatabase } from './database.js';
+
+export function registerClients(program: Command): void {
+  const clients = program.command('clients').description('manage backend-service clients');
+  clients
+    .command('add')
+    .description('register a client; prints {"client_id", "client_secret"?} as JSON')
+    .requiredOption('--tenant <id>', 'tenant the client belongs to')
+    .requiredOption('--name <name>', 'human-readable name')
+    .option('--jwks-url <url>', 'URL of the client\'s public JWKS (https, or http on loopback)')
+    .option('--jwks-file <file>', 'file holding the client\'s public JWKS')
+    .option('--secret', 'authenticate with a generated client secret instead of keys')
+    .requiredOption('--scope <scopes>', 'pre-authorized scopes, e.g. "system/*.rs" or "system/Patient.read system/Observation.rs"')
+    .option('--token-ttl <seconds>', 'access-token lifetime for this client (30–3600; default ACCESS_TOKEN_TTL)')
+    .action(async (o: { tenant: string; name: string; jwksUrl?: string; jwksFile?: string; secret?: boolean; scope: string; tokenTtl?: string }) => {
+      const jwks = o.jwksFile ? JSON.parse(await fs.readFile(o.jwksFile, 'utf8')) : undefined;
+      await withDatabase(async (db) => {
+        const created = await addClient(db.pool, {
+          tenant: o.tenant,
+          name: o.name,
+          jwksUrl: o.jwksUrl,
+          jwks,
+          secret: o.secret,
+          scope: o.scope,
+          tokenTtl: o.tokenTtl !== undefined ? Number(o.tokenTtl) : undefined,
+        });
+        process.stdout.write(`${JSON.stringify(created)}\n`);
+      });
+    });
+  clients
+    .command('list')
+    .description('list a tenant\'s clients (JSON lines; never secrets)')
+    .requiredOption('--tenant <id>', 'tenant')
+    .action(async (o: { tenant: string }) => {
+      await withDatabase(async (db) => {
+        for (const c of await listClients(db.pool, o.tenant)) {
+          const auth = c.secretHash ? 'client_secret' : c.jwksUrl ? `jwks_url ${c.jwksUrl}` : 'inline jwks';
+          process.stdout.write(
+            `${JSON.stringify({ client_id: c.clientId, name: c.name, auth, scope: c.scope, token_ttl: c.tokenTtl, disabled: !!c.disabledAt, created: c.createdAt.toISOString() })}\n`,
+          );
+        }
+      });
+    });
+  clients
+    .command('disable <clientId>')
+    .description('disable a client; its tokens stop working at once')
+    .requiredOption('--tenant <id>', 'tenant')
+    .action(async (clientId: string, o: { tenant: string }) => {
+      await withDatabase(async (db) => {
+        await disableClient(db.pool, o.tenant, clientId);
+        process.stdout.write(`client ${clientId} disabled\n`);
+      });
+    });
+  clients
+    .command('rotate-secret <clientId>')
+    .description('issue a new secret for a secret client (printed once; the old one stops working)')
+    .requiredOption('--tenant <id>', 'tenant')
+    .action(async (clientId: string, o: { tenant: string }) => {
+      await withDatabase(async (db) => {
+        process.stdout.write(`${JSON.stringify({ client_id: clientId, client_secret: await rotateSecret(db.pool, o.tenant, clientId) })}\n`);
+      });
+    });
+}
