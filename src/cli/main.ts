@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { registerClients } from './clients.js';
 import { registerImport } from './import.js';
 import { registerKeys } from './keys.js';
+import { registerToken } from './token.js';
 import { registerServe } from './serve.js';
 import { registerTenants } from './tenants.js';
 
@@ -21,6 +22,7 @@ export async function main(argv: string[]): Promise<void> {
   registerImport(program);
   registerClients(program);
   registerKeys(program);
+  registerToken(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -1,13 +1,15 @@
 /**
  * `payer-fhir serve`: opens the database (embedded unless DATABASE_URL), builds the HTTP app
  * and listens. SIGTERM/SIGINT drain in-flight requests, close the pool and stop the embedded
- * PostgreSQL this process started.
+ * PostgreSQL this process started — also when the signal arrives while still starting up.
  */
 import type { Command } from 'commander';
+import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../config.js';
 import { fhirBase } from '../http/urls.js';
 import { buildServer } from '../server.js';
-import { openDatabase } from '../store/database.js';
+import { openDatabase, type Database } from '../store/database.js';
+import { ensureDemo } from './demo.js';
 
 export function registerServe(program: Command): void {
   program
@@ -15,29 +17,44 @@ export function registerServe(program: Command): void {
     .description('serve the FHIR API')
     .option('--port <n>', 'port to listen on (PORT)')
     .option('--host <h>', 'address to bind (HOST)')
-    .action(async (opts: { port?: string; host?: string }) => {
+    .option('--demo', 'create tenant "demo" and a demo client (key pair under DATA_DIR) if missing, and print how to use them')
+    .action(async (opts: { port?: string; host?: string; demo?: boolean }) => {
       const env = { ...process.env, ...(opts.port ? { PORT: opts.port } : {}), ...(opts.host ? { HOST: opts.host } : {}) };
       const config = loadConfig(env);
-      const db = await openDatabase(config, (msg) => process.stderr.write(`${msg}\n`));
-      const app = await buildServer(config, db.pool);
-      let stopping = false;
-      const stop = async (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        app.log.info({ signal }, 'shutting down: draining requests');
-        await app.close();
-        await db.close();
-        app.log.info('stopped');
+      let db: Database | undefined;
+      let app: FastifyInstance | undefined;
+      let signal: string | undefined;
+      const stop = async () => {
+        app?.log.info({ signal }, 'shutting down: draining requests');
+        await app?.close();
+        await db?.close();
         process.exit(0);
       };
-      process.on('SIGTERM', () => void stop('SIGTERM'));
-      process.on('SIGINT', () => void stop('SIGINT'));
+      const onSignal = (s: string) => {
+        if (signal) return;
+        signal = s;
+        // During start-up, stop as soon as the step in progress finishes (see `started` below).
+        if (app?.server.listening) void stop();
+      };
+      process.on('SIGTERM', () => onSignal('SIGTERM'));
+      process.on('SIGINT', () => onSignal('SIGINT'));
+      const started = async () => {
+        if (signal) await stop();
+      };
+
+      db = await openDatabase(config, (msg) => process.stderr.write(`${msg}\n`));
+      await started();
+      const banner = opts.demo ? await ensureDemo(db.pool, config) : undefined;
+      app = await buildServer(config, db.pool);
+      await started();
       try {
         await app.listen({ port: config.port, host: config.host });
       } catch (err) {
         await db.close();
         throw err;
       }
+      await started();
       app.log.info({ base: fhirBase(config.publicUrl, '{tenant}'), database: db.embedded ? 'embedded' : 'external' }, 'payer-fhir ready');
+      if (banner) process.stdout.write(`${banner}\n`);
     });
 }
