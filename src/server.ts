@@ -23,7 +23,7 @@ import type { ServerContext, TenantContext } from './interactions/context.js';
 import { create } from './interactions/create.js';
 import { remove } from './interactions/delete.js';
 import { history, type HistoryParams } from './interactions/history.js';
-import { read, vread } from './interactions/read.js';
+import { assertType, read, vread } from './interactions/read.js';
 import { parseEtag } from './interactions/respond.js';
 import { warmUpValidation } from './fhir/validation.js';
 import { update } from './interactions/update.js';
@@ -54,11 +54,19 @@ function preferReturn(req: FastifyRequest): string | undefined {
   return /return=([a-zA-Z]+)/.exec(header(req, 'prefer') ?? '')?.[1];
 }
 
+/** The body when it was not sent as JSON (raw bytes, or the text of a form), else undefined. */
+function nonJsonBody(req: FastifyRequest): Buffer | undefined {
+  if (Buffer.isBuffer(req.body)) return req.body;
+  const type = (header(req, 'content-type') ?? '').split(';')[0].trim().toLowerCase();
+  return typeof req.body === 'string' && !JSON_BODY_TYPES.includes(type) ? Buffer.from(req.body) : undefined;
+}
+
 /** A raw (non-JSON) body is only meaningful for Binary, which it becomes (with the URL's id on update). */
 function resourceBody(req: FastifyRequest, type: string, id?: string): unknown {
-  if (Buffer.isBuffer(req.body)) {
+  const raw = nonJsonBody(req);
+  if (raw) {
     if (type !== 'Binary') throw new UnsupportedMediaTypeError('Send resources as application/fhir+json');
-    return { resourceType: 'Binary', ...(id ? { id } : {}), contentType: header(req, 'content-type') ?? 'application/octet-stream', data: req.body.toString('base64') };
+    return { resourceType: 'Binary', ...(id ? { id } : {}), contentType: header(req, 'content-type') ?? 'application/octet-stream', data: raw.toString('base64') };
   }
   if (req.body === undefined) throw new InvalidError('The request has no body; send a FHIR resource as application/fhir+json', undefined, 'required');
   return req.body;
@@ -77,6 +85,8 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: { logger?
     genReqId: () => crypto.randomUUID(),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     return503OnClosing: true,
+    // Malformed URLs and over-long path parameters are answered like every other error.
+    frameworkErrors: (err, req, reply) => sendError(req, reply, err),
   });
   const ctx: ServerContext = { config, pool, cursors: new CursorCodec(await loadCursorKey(pool)) };
   const tenants = new TenantDirectory(pool);
@@ -154,11 +164,12 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: { logger?
       }
       fhir.get('/_history', async (req: Req, reply) => sendFhir(reply, await history(tctx(req), {}, req.query as HistoryParams)));
       fhir.post('/', async (req: Req, reply) => {
-        if (Buffer.isBuffer(req.body)) throw new UnsupportedMediaTypeError('Send the Bundle as application/fhir+json');
+        if (nonJsonBody(req)) throw new UnsupportedMediaTypeError('Send the Bundle as application/fhir+json');
         return sendFhir(reply, await processBundle(tctx(req), req.body, preferReturn(req)));
       });
 
-      fhir.get('/:type', async () => {
+      fhir.get('/:type', async (req: Req) => {
+        assertType(req.params.type);
         throw new NotSupportedError('Search is not implemented yet', 501);
       });
       fhir.post('/:type', async (req: Req, reply) => {

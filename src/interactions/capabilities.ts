@@ -33,7 +33,6 @@ export function capabilityStatement(base: string, tokenEndpoint: string, started
       implementation: { description: 'Payer System Access API', url: base },
       fhirVersion: '4.0.1',
       format: ['application/fhir+json', 'json'],
-      patchFormat: [],
       rest: [
         {
           mode: 'server',

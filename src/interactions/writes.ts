@@ -96,7 +96,8 @@ export async function performWrites(client: pg.PoolClient, tenant: string, reque
   const seen = new Set<string>();
   for (const { index, write } of plans) {
     const key = `${write.type}/${write.id}`;
-    if (seen.has(key)) throw new InvalidError(`${requests[index].label ?? key}: ${key} is written twice in one transaction`);
+    const label = requests[index].label;
+    if (seen.has(key)) throw new InvalidError(`${label ?? key}: ${key} is written twice in one transaction`, label ? [`${label}.request.url`] : undefined);
     seen.add(key);
     if (!write.resource) continue;
     write.resource.id = write.id;
@@ -104,7 +105,7 @@ export async function performWrites(client: pg.PoolClient, tenant: string, reque
       const target = targets.get(ref);
       if (target) return target;
       if (ref.startsWith('urn:uuid:') || ref.startsWith('urn:oid:')) {
-        throw new InvalidError(`${requests[index].label ?? key}: reference '${ref}' matches no entry's fullUrl`);
+        throw new InvalidError(`${label ?? key}: reference '${ref}' matches no entry's fullUrl`, label ? [`${label}.resource`] : undefined);
       }
       return undefined;
     });
