@@ -100,8 +100,8 @@ export class NotSupportedError extends FhirError {
 }
 
 export class MethodNotAllowedError extends FhirError {
-  constructor(diagnostics: string) {
-    super(405, one(405, 'not-supported', diagnostics));
+  constructor(diagnostics: string, allow: string[]) {
+    super(405, one(405, 'not-supported', diagnostics), { Allow: allow.join(', ') });
   }
 }
 

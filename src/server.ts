@@ -11,7 +11,7 @@ import { JwksFetcher } from './auth/jwks-fetcher.js';
 import { SigningKeys } from './auth/signing-keys.js';
 import { registerTokenEndpoint, tokenIssuer } from './auth/token-endpoint.js';
 import type { Config } from './config.js';
-import { InvalidError, NotSupportedError, UnsupportedMediaTypeError } from './errors.js';
+import { InvalidError, MethodNotAllowedError, NotSupportedError, UnsupportedMediaTypeError } from './errors.js';
 import { CursorCodec } from './http/cursor.js';
 import { FHIR_JSON_UTF8, negotiateFhirJson } from './http/media.js';
 import { sendError } from './http/outcome.js';
@@ -81,8 +81,13 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: { logger?
   const app = Fastify({
     logger: opts.logger === false ? false : { level: config.logLevel },
     bodyLimit: config.bodyLimit,
-    requestIdHeader: 'x-request-id',
-    genReqId: () => crypto.randomUUID(),
+    // A caller's X-Request-Id is kept for correlation only when it is a plain token; otherwise
+    // (or when absent) the server makes its own, so logs never carry arbitrary client text.
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[A-Za-z0-9._-]{1,128}$/.test(given) ? given : crypto.randomUUID();
+    },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     return503OnClosing: true,
     // Malformed URLs and over-long path parameters are answered like every other error.
@@ -191,6 +196,23 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: { logger?
       fhir.get('/:type/:id/_history/:vid', async (req: Req, reply) =>
         sendFhir(reply, await vread(tctx(req), req.params.type, req.params.id, req.params.vid, { accept: req.query._format ? undefined : header(req, 'accept') })),
       );
+
+      // Known paths answer unsupported methods with 405 and the methods they do support (REST-10).
+      const allowed: [string, string[]][] = [
+        ['/', ['POST']],
+        ['/:type', ['GET', 'POST']],
+        ['/:type/:id', ['GET', 'PUT', 'DELETE']],
+      ];
+      for (const [path, allow] of allowed) {
+        const others = (['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const).filter((m) => !allow.includes(m));
+        fhir.route({
+          method: others,
+          url: path,
+          handler: async (req) => {
+            throw new MethodNotAllowedError(`${req.method} is not supported here${req.method === 'PATCH' ? ' (no PATCH support)' : ''}`, allow);
+          },
+        });
+      }
     },
     { prefix: `${FHIR_BASE_PATH}/:tenant` },
   );

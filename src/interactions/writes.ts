@@ -79,6 +79,9 @@ export async function performWrites(client: pg.PoolClient, tenant: string, reque
 
   for (const [index, r] of requests.entries()) {
     if (r.method === 'POST' && r.ifNoneExist) {
+      // Serialise conditional creates with the same criteria until this transaction ends, so two
+      // concurrent requests cannot both find nothing and both create.
+      await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [JSON.stringify([tenant, r.type, r.ifNoneExist])]);
       const ids = await matchCriteria(client, tenant, r.type, r.ifNoneExist, `${r.label ?? ''} ifNoneExist`.trim());
       if (ids.length > 1) throw new PreconditionFailedError(`${r.label ?? 'If-None-Exist'}: the criteria match ${ids.length} resources`);
       if (ids.length === 1) {
