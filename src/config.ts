@@ -28,6 +28,11 @@ export interface Config {
     defaultCount: number;
     maxCount: number;
   };
+  /** Search page sizes (`_count` default and cap). */
+  search: {
+    defaultCount: number;
+    maxCount: number;
+  };
 }
 
 function int(name: string, fallback: number, env: NodeJS.ProcessEnv): number {
@@ -66,6 +71,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     history: {
       defaultCount: int('HISTORY_DEFAULT_COUNT', 50, env),
       maxCount: int('HISTORY_MAX_COUNT', 1000, env),
+    },
+    search: {
+      defaultCount: int('SEARCH_DEFAULT_COUNT', 50, env),
+      maxCount: Math.max(1000, int('SEARCH_MAX_COUNT', 1000, env)),
     },
   };
   return { ...base, ...overrides };

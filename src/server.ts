@@ -22,6 +22,7 @@ import { metadata } from './interactions/capabilities.js';
 import type { ServerContext, TenantContext } from './interactions/context.js';
 import { create } from './interactions/create.js';
 import { remove } from './interactions/delete.js';
+import { search } from './interactions/search.js';
 import { history, type HistoryParams } from './interactions/history.js';
 import { assertType, read, vread } from './interactions/read.js';
 import { parseEtag } from './interactions/respond.js';
@@ -70,6 +71,17 @@ function resourceBody(req: FastifyRequest, type: string, id?: string): unknown {
   }
   if (req.body === undefined) throw new InvalidError('The request has no body; send a FHIR resource as application/fhir+json', undefined, 'required');
   return req.body;
+}
+
+/** The query string's parameters in order, repeated names kept (as FHIR search needs them). */
+function searchPairs(req: FastifyRequest): [string, string][] {
+  const q = req.url.indexOf('?');
+  return q < 0 ? [] : [...new URLSearchParams(req.url.slice(q + 1))];
+}
+
+/** `Prefer: handling=strict`: unknown search parameters are an error rather than ignored. */
+function strictHandling(req: FastifyRequest): boolean {
+  return /handling\s*=\s*strict/i.test(header(req, 'prefer') ?? '');
 }
 
 export async function loadCursorKey(pool: pg.Pool): Promise<Buffer> {
@@ -173,9 +185,27 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: { logger?
         return sendFhir(reply, await processBundle(tctx(req), req.body, preferReturn(req)));
       });
 
-      fhir.get('/:type', async (req: Req) => {
-        assertType(req.params.type);
-        throw new NotSupportedError('Search is not implemented yet', 501);
+      fhir.get('/', async (req: Req, reply) => sendFhir(reply, await search(tctx(req), { pairs: searchPairs(req), strict: strictHandling(req) })));
+      fhir.get('/:type', async (req: Req, reply) => sendFhir(reply, await search(tctx(req), { type: req.params.type, pairs: searchPairs(req), strict: strictHandling(req) })));
+      fhir.post('/:type/_search', async (req: Req, reply) => {
+        const body = nonJsonBody(req);
+        const type = (header(req, 'content-type') ?? '').split(';')[0].trim().toLowerCase();
+        if (req.body !== undefined && (!body || type !== 'application/x-www-form-urlencoded')) {
+          throw new UnsupportedMediaTypeError('Send search parameters as application/x-www-form-urlencoded');
+        }
+        const pairs = [...searchPairs(req), ...new URLSearchParams(body?.toString('utf8') ?? '')];
+        return sendFhir(reply, await search(tctx(req), { type: req.params.type, pairs, strict: strictHandling(req) }));
+      });
+      // Patient-compartment search; `_history` (a static segment) keeps its own route.
+      fhir.get('/:type/:id/:compartmentType', async (req: FastifyRequest<{ Params: Params & { compartmentType: string }; Querystring: Record<string, string> }>, reply) => {
+        if (req.params.type !== 'Patient') throw new NotSupportedError(`No FHIR interaction at GET ${req.url.split('?')[0]}`, 404);
+        const res = await search(tctx(req as unknown as Req), {
+          type: req.params.compartmentType,
+          pairs: searchPairs(req),
+          strict: strictHandling(req),
+          compartment: { type: 'Patient', id: req.params.id },
+        });
+        return sendFhir(reply, res);
       });
       fhir.post('/:type', async (req: Req, reply) => {
         const res = await create(tctx(req), req.params.type, resourceBody(req, req.params.type), { ifNoneExist: header(req, 'if-none-exist') });
@@ -199,8 +229,9 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: { logger?
 
       // Known paths answer unsupported methods with 405 and the methods they do support (REST-10).
       const allowed: [string, string[]][] = [
-        ['/', ['POST']],
+        ['/', ['GET', 'POST']],
         ['/:type', ['GET', 'POST']],
+        ['/:type/_search', ['POST']],
         ['/:type/:id', ['GET', 'PUT', 'DELETE']],
       ];
       for (const [path, allow] of allowed) {

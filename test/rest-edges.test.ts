@@ -20,7 +20,7 @@ describe('REST edges', () => {
       ['PATCH', `${base}/Patient/x`, 'GET, PUT, DELETE'],
       ['DELETE', `${base}/Patient`, 'GET, POST'],
       ['PUT', `${base}/Patient`, 'GET, POST'],
-      ['DELETE', base, 'POST'],
+      ['DELETE', base, 'GET, POST'],
     ];
     for (const [method, url, allow] of cases) {
       const r = await http(url, { method, ...(method === 'PUT' || method === 'PATCH' ? { body: { resourceType: 'Patient' } } : {}) });

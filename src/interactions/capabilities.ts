@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import { restSecurity } from '../auth/discovery.js';
 import { resourceTypes } from '../fhir/schema.js';
+import { searchParams } from '../fhir/search-parameters.js';
 import { tokenUrl } from '../http/urls.js';
 import type { FhirResponse, TenantContext } from './context.js';
 
@@ -14,11 +15,15 @@ const require = createRequire(import.meta.url);
 const pkg = require('../../../package.json') as { version: string };
 
 /** Interactions every resource type supports (see the routes in server.ts). */
-export const TYPE_INTERACTIONS = ['read', 'vread', 'update', 'delete', 'history-instance', 'history-type', 'create'] as const;
+export const TYPE_INTERACTIONS = ['read', 'vread', 'update', 'delete', 'history-instance', 'history-type', 'create', 'search-type'] as const;
 /** Whole-system interactions. */
-export const SYSTEM_INTERACTIONS = ['transaction', 'batch', 'history-system'] as const;
+export const SYSTEM_INTERACTIONS = ['transaction', 'batch', 'history-system', 'search-system'] as const;
 
 const cache = new Map<string, string>();
+
+function referenceParams(type: string): string[] {
+  return searchParams(type).filter((p) => p.type === 'reference').map((p) => p.code).sort();
+}
 
 export function capabilityStatement(base: string, tokenEndpoint: string, started: Date): string {
   let json = cache.get(base);
@@ -47,6 +52,12 @@ export function capabilityStatement(base: string, tokenEndpoint: string, started
             conditionalRead: 'not-supported',
             conditionalUpdate: false,
             conditionalDelete: 'not-supported',
+            searchInclude: ['*', ...referenceParams(type).map((code) => `${type}:${code}`)],
+            searchRevInclude: ['*'],
+            // Exactly the parameters the search layer answers, with their official definitions.
+            searchParam: searchParams(type)
+              .sort((a, b) => a.code.localeCompare(b.code))
+              .map((p) => ({ name: p.code, definition: p.url, type: p.type })),
           })),
           interaction: SYSTEM_INTERACTIONS.map((code) => ({ code })),
         },

@@ -109,6 +109,54 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'typed search indexes (token, string, date, reference, quantity, uri)',
+    // Index rows exist only for current, non-deleted versions: a write replaces a resource's
+    // rows, a deletion removes them. The existing identifier tokens stay valid (same meaning);
+    // `payer-fhir reindex` fills the other parameters for resources written before.
+    sql: `
+      ALTER TABLE search_token ALTER COLUMN code DROP NOT NULL;
+      ALTER TABLE search_token ADD COLUMN text text;
+      CREATE TABLE search_string (
+        tenant text NOT NULL, type text NOT NULL, id text NOT NULL, param text NOT NULL,
+        value text NOT NULL,
+        norm text NOT NULL
+      );
+      CREATE INDEX search_string_value ON search_string (tenant, type, param, norm text_pattern_ops);
+      CREATE INDEX search_string_resource ON search_string (tenant, type, id);
+      CREATE TABLE search_date (
+        tenant text NOT NULL, type text NOT NULL, id text NOT NULL, param text NOT NULL,
+        low timestamptz NOT NULL,
+        high timestamptz NOT NULL
+      );
+      CREATE INDEX search_date_value ON search_date (tenant, type, param, low, high);
+      CREATE INDEX search_date_resource ON search_date (tenant, type, id);
+      CREATE TABLE search_reference (
+        tenant text NOT NULL, type text NOT NULL, id text NOT NULL, param text NOT NULL,
+        target_type text,
+        target_id text,
+        url text
+      );
+      CREATE INDEX search_reference_value ON search_reference (tenant, type, param, target_id, target_type);
+      CREATE INDEX search_reference_target ON search_reference (tenant, target_type, target_id);
+      CREATE INDEX search_reference_resource ON search_reference (tenant, type, id);
+      CREATE TABLE search_quantity (
+        tenant text NOT NULL, type text NOT NULL, id text NOT NULL, param text NOT NULL,
+        value numeric NOT NULL,
+        system text,
+        code text
+      );
+      CREATE INDEX search_quantity_value ON search_quantity (tenant, type, param, value);
+      CREATE INDEX search_quantity_resource ON search_quantity (tenant, type, id);
+      CREATE TABLE search_uri (
+        tenant text NOT NULL, type text NOT NULL, id text NOT NULL, param text NOT NULL,
+        value text NOT NULL
+      );
+      CREATE INDEX search_uri_value ON search_uri (tenant, type, param, value text_pattern_ops);
+      CREATE INDEX search_uri_resource ON search_uri (tenant, type, id);
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_384_201_551; // arbitrary, fixed: "payer-fhir migrations"

@@ -5,9 +5,9 @@
  */
 import type pg from 'pg';
 import { ConflictError, PreconditionFailedError } from '../errors.js';
-import { extractTokens } from '../fhir/indexing.js';
 import { stampResource } from '../fhir/resource.js';
 import type { Resource } from '../fhir/validation.js';
+import { writeSearchIndex, type IndexedResource } from './search-index.js';
 
 type Queryable = pg.Pool | pg.PoolClient;
 
@@ -54,7 +54,7 @@ class ConcurrentWriteError extends ConflictError {
 /**
  * Writes a batch inside the caller's transaction. Each (type, id) may appear once per batch.
  * Existing rows are locked (in key order, so concurrent batches cannot deadlock), superseded
- * versions move to history, and identifier tokens are re-indexed.
+ * versions move to history, and search-index rows are rewritten (src/store/search-index.ts).
  */
 export async function writeResources(client: pg.PoolClient, tenant: string, writes: PreparedWrite[]): Promise<WriteResult[]> {
   if (writes.length === 0) return [];
@@ -83,7 +83,7 @@ export async function writeResources(client: pg.PoolClient, tenant: string, writ
   const results: WriteResult[] = [];
   const moved: { type: string; id: string }[] = [];
   const rows = { type: [] as string[], id: [] as string[], version: [] as number[], deleted: [] as boolean[], content: [] as (string | null)[] };
-  const tokens = { type: [] as string[], id: [] as string[], param: [] as string[], system: [] as (string | null)[], code: [] as string[] };
+  const indexed: IndexedResource[] = [];
 
   for (const w of writes) {
     const key = `${w.type}/${w.id}`;
@@ -108,13 +108,7 @@ export async function writeResources(client: pg.PoolClient, tenant: string, writ
     rows.deleted.push(w.method === 'delete');
     rows.content.push(content);
     if (w.resource && w.method !== 'delete') {
-      for (const t of extractTokens(w.resource)) {
-        tokens.type.push(w.type);
-        tokens.id.push(w.id);
-        tokens.param.push(t.param);
-        tokens.system.push(t.system);
-        tokens.code.push(t.code);
-      }
+      indexed.push({ type: w.type, id: w.id, resource: w.resource });
     }
     const outcome = w.method === 'delete' ? 'deleted' : !prev || prev.deleted ? 'created' : 'updated';
     results.push({ type: w.type, id: w.id, version, lastUpdated, deleted: w.method === 'delete', content, outcome });
@@ -127,10 +121,6 @@ export async function writeResources(client: pg.PoolClient, tenant: string, writ
       `INSERT INTO resource_history (tenant, ${COLUMNS})
        SELECT tenant, ${COLUMNS} FROM resource
         WHERE tenant = $1 AND (type, id) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
-      [tenant, mt, mi],
-    );
-    await client.query(
-      `DELETE FROM search_token WHERE tenant = $1 AND (type, id) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
       [tenant, mt, mi],
     );
   }
@@ -147,13 +137,7 @@ export async function writeResources(client: pg.PoolClient, tenant: string, writ
     );
     if (written.rowCount !== rows.id.length) throw new ConcurrentWriteError();
   }
-  if (tokens.id.length) {
-    await client.query(
-      `INSERT INTO search_token (tenant, type, id, param, system, code)
-       SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])`,
-      [tenant, tokens.type, tokens.id, tokens.param, tokens.system, tokens.code],
-    );
-  }
+  await writeSearchIndex(client, tenant, moved, indexed);
   return results;
 }
 

