@@ -119,6 +119,8 @@ export function parseSearch(types: string[], system: boolean, pairs: [string, st
   };
   const use = (k: string, v: string) => plan.used.push([k, v]);
   for (const [key, value] of pairs) {
+    // PostgreSQL text cannot hold NUL; no FHIR value contains one.
+    if (key.includes('\u0000') || value.includes('\u0000')) throw new InvalidError('Search parameters must not contain NUL characters', [key.replace(/\u0000/g, '')]);
     if (TRANSPORT.has(key) || (system && key === '_type')) continue;
     switch (key) {
       case '_count':
