@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { after, before, describe, it } from 'node:test';
+import { reindex, INDEX_TABLES } from '../src/store/search-index.js';
 import { tokenFor } from './helpers/auth.js';
 import { http, isOperationOutcome } from './helpers/http.js';
 import { assertValidR4 } from './helpers/schema.js';
@@ -219,6 +220,14 @@ describe('search parameters', () => {
     assert.deepEqual(inc.json.entry.map((e: any) => e.resource.id), ['o2']); // Patient has no read scope
     const denied = await http(`${base}/Encounter`, auth);
     assert.equal(denied.status, 403);
+  });
+
+  it('reindex rebuilds lost index rows (the `payer-fhir reindex` command)', async () => {
+    for (const table of INDEX_TABLES) await server.db.pool.query(`DELETE FROM ${table} WHERE tenant = $1 AND type = 'Patient'`, [tenant]);
+    assert.deepEqual(await ids(`${base}/Patient?family=muller`), []);
+    assert.equal(await reindex(server.db.pool, tenant, { type: 'Patient', batchSize: 2 }), 3);
+    assert.deepEqual(await ids(`${base}/Patient?family=muller`), ['p1', 'p2']);
+    assert.deepEqual(await ids(`${base}/Patient?identifier=urn:mrn|A1`), ['p1']);
   });
 
   it('property: random and hostile parameter names and values never cause a 500', async () => {

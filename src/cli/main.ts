@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { registerClients } from './clients.js';
 import { registerImport } from './import.js';
 import { registerKeys } from './keys.js';
+import { registerReindex } from './reindex.js';
 import { registerToken } from './token.js';
 import { registerServe } from './serve.js';
 import { registerTenants } from './tenants.js';
@@ -23,6 +24,7 @@ export async function main(argv: string[]): Promise<void> {
   registerClients(program);
   registerKeys(program);
   registerToken(program);
+  registerReindex(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -66,3 +66,37 @@ export async function writeSearchIndex(client: pg.PoolClient, tenant: string, re
   });
   if (ctes.length) await client.query(`WITH ${ctes.join(', ')} SELECT 1`, params);
 }
+
+/**
+ * Rebuilds the index rows of every current resource of a tenant (optionally one type), in
+ * key order, one transaction per batch; returns how many resources were reindexed.
+ */
+export async function reindex(pool: pg.Pool, tenant: string, opts: { type?: string; batchSize?: number; onBatch?: (done: number) => void } = {}): Promise<number> {
+  const batchSize = opts.batchSize ?? 500;
+  let after: [string, string] = ['', ''];
+  let done = 0;
+  for (;;) {
+    const { rows } = await pool.query<{ type: string; id: string; content: string }>(
+      `SELECT type, id, content FROM resource
+        WHERE tenant = $1 AND NOT deleted AND ($2::text IS NULL OR type = $2) AND (type, id) > ($3, $4)
+        ORDER BY type, id LIMIT $5`,
+      [tenant, opts.type ?? null, after[0], after[1], batchSize],
+    );
+    if (!rows.length) return done;
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      await writeSearchIndex(client, tenant, rows, rows.map((r) => ({ type: r.type, id: r.id, resource: JSON.parse(r.content) as Resource })));
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+    done += rows.length;
+    opts.onBatch?.(done);
+    const last = rows[rows.length - 1];
+    after = [last.type, last.id];
+  }
+}
