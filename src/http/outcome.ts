@@ -39,6 +39,9 @@ export function toFhirError(err: unknown): { error: FhirError; unexpected: boole
       return fail(400, 'structure', 'The request body is empty');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return fail(400, 'structure', 'Content-Length does not match the body');
+    case '22021': // a NUL or other character PostgreSQL text cannot hold
+    case '22P05':
+      return fail(400, 'value', 'The request contains a character that cannot be stored (e.g. U+0000)');
     case '57014':
       return fail(503, 'too-costly', 'The database did not answer within the statement timeout; retry or narrow the request', { 'Retry-After': '5' });
   }

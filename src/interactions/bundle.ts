@@ -144,7 +144,10 @@ export async function transaction(ctx: TenantContext, entries: ParsedEntry[], pr
   const reads = entries.filter((e) => e.read);
   const result: BundleEntry[] = new Array(entries.length);
   await inTransaction(ctx.pool, async (client) => {
-    const outs = await performWrites(client, ctx.tenant, writes.map((e) => e.write!), ctx.access);
+    // performWrites rewrites ids and references in place; a retried attempt must start from
+    // the resources as the client sent them, so each attempt works on its own copies.
+    const requests = writes.map((e) => (e.write!.resource ? { ...e.write!, resource: structuredClone(e.write!.resource) } : { ...e.write! }));
+    const outs = await performWrites(client, ctx.tenant, requests, ctx.access);
     writes.forEach((e, i) => {
       result[e.index] = writeEntry(ctx, outs[i], e.write!.method);
       if (prefer === 'representation' && outs[i].content) result[e.index].resourceJson = outs[i].content!;

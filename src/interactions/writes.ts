@@ -6,7 +6,10 @@
 import crypto from 'node:crypto';
 import type pg from 'pg';
 import type { Access } from '../auth/access.js';
-import { ForbiddenError, InvalidError, NotSupportedError, PreconditionFailedError } from '../errors.js';
+import { FhirError, ForbiddenError, InvalidError, NotSupportedError, PreconditionFailedError } from '../errors.js';
+import { isResourceType } from '../fhir/schema.js';
+import { parseSearch } from '../search/parse.js';
+import { searchPage } from '../search/query.js';
 import { matchesAnyFilter } from '../fhir/scope-filter.js';
 import { rewriteReferences } from '../fhir/resource.js';
 import type { Resource } from '../fhir/validation.js';
@@ -30,13 +33,28 @@ export interface WriteRequest {
 export type WriteOutcome = WriteResult | (StoredVersion & { outcome: 'exists' });
 
 /**
- * Resolves `If-None-Exist` criteria to matching ids. Supported until the search engine lands:
- * `_id` and `identifier` (token forms `value`, `system|value`, `|value`).
+ * Resolves search criteria (`If-None-Exist`, `ifNoneExist`, conditional references) to at most
+ * two matching ids, which is all callers need to tell none, one and several apart. The common
+ * single `_id` or `identifier` criterion takes a direct index lookup (import of Synthea-style
+ * Bundles leans on it); anything else runs through the search engine, strictly: a criterion
+ * the server cannot evaluate is an error, never silently ignored.
  */
 export async function matchCriteria(db: pg.PoolClient | pg.Pool, tenant: string, type: string, criteria: string, label = 'If-None-Exist'): Promise<string[]> {
   const query = criteria.includes('?') ? criteria.slice(criteria.indexOf('?') + 1) : criteria;
   const params = [...new URLSearchParams(query)];
-  if (params.length !== 1) throw new NotSupportedError(`${label}: give exactly one criterion (_id or identifier)`);
+  if (params.length === 0) throw new InvalidError(`${label}: no search criteria given`);
+  if (params.length > 1 || (params[0][0] !== '_id' && params[0][0] !== 'identifier')) {
+    try {
+      const plan = parseSearch([type], false, params, { defaultCount: 2, maxCount: 2, strict: true });
+      plan.count = 2;
+      // A PoolClient answers queries like the pool, inside the caller's transaction.
+      const page = await searchPage(db as pg.Pool, tenant, plan, '', []);
+      return page.rows.map((r) => r.id);
+    } catch (err) {
+      if (err instanceof FhirError && err.status === 400) throw new InvalidError(`${label}: ${err.issues[0]?.diagnostics ?? 'invalid criteria'}`);
+      throw err;
+    }
+  }
   const [name, value] = params[0];
   if (name === '_id') {
     const found = await readCurrent(db, tenant, type, value);
@@ -50,7 +68,33 @@ export async function matchCriteria(db: pg.PoolClient | pg.Pool, tenant: string,
     if (!code) throw new InvalidError(`${label}: identifier needs a value after '|'`);
     return findByIdentifier(db, tenant, type, system === '' ? null : system, code);
   }
-  throw new NotSupportedError(`${label}: the criterion '${name}' is not supported; use _id or identifier`);
+  throw new NotSupportedError(`${label}: the criterion '${name}' is not supported`);
+}
+
+const CONDITIONAL_REFERENCE = /^[A-Z][A-Za-z]+\?./;
+
+/**
+ * Conditional references (`Patient?identifier=…`, as Synthea writes them): each must match
+ * exactly one existing resource, and becomes `Type/id` (FHIR transaction rules).
+ */
+async function resolveConditionalReferences(client: pg.PoolClient, tenant: string, requests: WriteRequest[], targets: Map<string, string>): Promise<void> {
+  for (const r of requests) {
+    if (!r.resource) continue;
+    const found: string[] = [];
+    rewriteReferences(r.resource, (ref) => {
+      if (CONDITIONAL_REFERENCE.test(ref) && !targets.has(ref)) found.push(ref);
+      return undefined;
+    });
+    for (const ref of found) {
+      if (targets.has(ref)) continue;
+      const type = ref.slice(0, ref.indexOf('?'));
+      if (!isResourceType(type)) throw new InvalidError(`${r.label ?? r.type}: conditional reference '${ref}' names an unknown type`);
+      const ids = await matchCriteria(client, tenant, type, ref, `${r.label ?? r.type}: conditional reference`);
+      if (ids.length === 0) throw new InvalidError(`${r.label ?? r.type}: conditional reference '${ref}' matches no resource`);
+      if (ids.length > 1) throw new PreconditionFailedError(`${r.label ?? r.type}: conditional reference '${ref}' matches several resources`);
+      targets.set(ref, `${type}/${ids[0]}`);
+    }
+  }
 }
 
 const WRITE_PERMISSION = { POST: 'c', PUT: 'u', DELETE: 'd' } as const;
@@ -95,6 +139,8 @@ export async function performWrites(client: pg.PoolClient, tenant: string, reque
     if (r.fullUrl) targets.set(r.fullUrl, `${r.type}/${id}`);
     plans.push({ index, write: { method: r.method === 'POST' ? 'create' : r.method === 'PUT' ? 'update' : 'delete', type: r.type, id, resource: r.resource, ifMatch: r.ifMatch } });
   }
+
+  await resolveConditionalReferences(client, tenant, requests, targets);
 
   const seen = new Set<string>();
   for (const { index, write } of plans) {
