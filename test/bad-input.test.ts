@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { http, isOperationOutcome } from './helpers/http.js';
 import { assertValidR4 } from './helpers/schema.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { startServer, type TestServer, tenantRowCount } from './helpers/server.js';
 
 describe('bad input is rejected with the element named', () => {
   let server: TestServer;
@@ -18,13 +18,7 @@ describe('bad input is rejected with the element named', () => {
   });
   after(() => server.close());
 
-  async function rowCount(): Promise<number> {
-    const { rows } = await server.db.pool.query<{ n: string }>(
-      'SELECT (SELECT count(*) FROM resource WHERE tenant = $1) + (SELECT count(*) FROM resource_history WHERE tenant = $1) AS n',
-      [tenant],
-    );
-    return Number(rows[0].n);
-  }
+  const rowCount = () => tenantRowCount(server.db, tenant);
 
   /** Sends `resource` by POST, by PUT to the existing id, and inside a transaction; each must be refused. */
   async function assertRejected(resource: Record<string, unknown>, expression: string, code?: string): Promise<void> {

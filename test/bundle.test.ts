@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { http, isOperationOutcome } from './helpers/http.js';
 import { assertValidR4 } from './helpers/schema.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { startServer, type TestServer, tenantRowCount } from './helpers/server.js';
 
 const PATIENT_URN = 'urn:uuid:0b6f8e2e-3c36-4bb0-9d0a-4b3ef1e8c001';
 const COVERAGE_URN = 'urn:uuid:0b6f8e2e-3c36-4bb0-9d0a-4b3ef1e8c002';
@@ -19,13 +19,7 @@ describe('batch and transaction', () => {
   });
   after(() => server.close());
 
-  async function rowCount(): Promise<number> {
-    const { rows } = await server.db.pool.query<{ n: string }>(
-      'SELECT (SELECT count(*) FROM resource WHERE tenant = $1) + (SELECT count(*) FROM resource_history WHERE tenant = $1) AS n',
-      [tenant],
-    );
-    return Number(rows[0].n);
-  }
+  const rowCount = () => tenantRowCount(server.db, tenant);
 
   it('transaction: urn:uuid references are rewritten to the assigned ids', async () => {
     const bundle = {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { http, isOperationOutcome } from './helpers/http.js';
 import { assertValidR4 } from './helpers/schema.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { startServer, type TestServer, tenantRowCount } from './helpers/server.js';
 
 describe('create, update, delete', () => {
   let server: TestServer;
@@ -16,14 +16,7 @@ describe('create, update, delete', () => {
   });
   after(() => server.close());
 
-  /** Rows for this tenant: current versions plus superseded versions. */
-  async function rowCount(): Promise<number> {
-    const { rows } = await server.db.pool.query<{ n: string }>(
-      'SELECT (SELECT count(*) FROM resource WHERE tenant = $1) + (SELECT count(*) FROM resource_history WHERE tenant = $1) AS n',
-      [tenant],
-    );
-    return Number(rows[0].n);
-  }
+  const rowCount = () => tenantRowCount(server.db, tenant);
 
   async function versionsOf(type: string, id: string): Promise<number[]> {
     const { rows } = await server.db.pool.query<{ version: number }>(

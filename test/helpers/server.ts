@@ -68,3 +68,12 @@ export async function startServer(overrides: Partial<Config> = {}): Promise<Test
     },
   };
 }
+
+/** Rows a tenant holds: current versions plus superseded versions (to prove "nothing written"). */
+export async function tenantRowCount(db: Database, tenant: string): Promise<number> {
+  const { rows } = await db.pool.query<{ n: string }>(
+    'SELECT (SELECT count(*) FROM resource WHERE tenant = $1) + (SELECT count(*) FROM resource_history WHERE tenant = $1) AS n',
+    [tenant],
+  );
+  return Number(rows[0].n);
+}
