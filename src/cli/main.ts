@@ -9,6 +9,7 @@ import { registerImport } from './import.js';
 import { registerKeys } from './keys.js';
 import { registerReindex } from './reindex.js';
 import { registerToken } from './token.js';
+import { registerSeed } from './seed.js';
 import { registerServe } from './serve.js';
 import { registerTenants } from './tenants.js';
 
@@ -21,6 +22,7 @@ export async function main(argv: string[]): Promise<void> {
   registerServe(program);
   registerTenants(program);
   registerImport(program);
+  registerSeed(program);
   registerClients(program);
   registerKeys(program);
   registerToken(program);

@@ -1,0 +1,129 @@
+/**
+ * Seed benchmark: how fast `seedTenant` generates and loads a synthetic population
+ * (generation, R4 validation, performWrites with search indexing, one transaction per batch),
+ * against the issue's goal — 10,000 members (about a million resources) in under 5 minutes.
+ * A generator-only pass (generate + validate, no database) shows how much of the time is
+ * this process and how much is the database write path.
+ *
+ *   npm run bench -- seed          (BENCH_SEED_MEMBERS=10000 by default)
+ *
+ * Prints a table, then one JSON line: {"bench":"seed","figures":[…]}.
+ */
+import crypto from 'node:crypto';
+import type pg from 'pg';
+import { loadConfig } from '../src/config.js';
+import { validateResource, warmUpValidation } from '../src/fhir/validation.js';
+import { generatePopulation } from '../src/seed/generator.js';
+import { seedTenant } from '../src/seed/load.js';
+import { openDatabase } from '../src/store/database.js';
+import { addTenant } from '../src/store/tenants.js';
+
+const MEMBERS = Number(process.env.BENCH_SEED_MEMBERS ?? 10_000);
+const SEED = process.env.BENCH_SEED_SEED ?? 'bench';
+/** The issue's goal: 10,000 members seeded in under 300 s on a 2-core machine (scaled to other sizes). */
+const GOAL_SECONDS = (300 * MEMBERS) / 10_000;
+/** Memory must stay flat: far below what the population's JSON would take in memory. */
+const RSS_LIMIT_MB = 512;
+const MB = 1024 * 1024;
+
+interface Figure {
+  name: string;
+  value: number;
+  unit: string;
+  limit: number;
+  ratio: number;
+}
+
+function figure(name: string, value: number, unit: string, limit: number): Figure {
+  const round = (n: number) => Math.round(n * 1000) / 1000;
+  return { name, value: round(value), unit, limit: round(limit), ratio: round(value / limit) };
+}
+
+/** Samples resident memory while `fn` runs (the timer fires between batches). */
+async function withPeakRss<T>(fn: () => Promise<T>): Promise<{ result: T; peakRss: number }> {
+  let peak = process.memoryUsage.rss();
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 25);
+  try {
+    const result = await fn();
+    return { result, peakRss: Math.max(peak, process.memoryUsage.rss()) };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** Removes the benchmark tenant's rows from every table that has a tenant column, then the tenant. */
+async function dropTenant(pool: pg.Pool, tenant: string): Promise<void> {
+  const { rows } = await pool.query<{ table_name: string }>(
+    `SELECT table_name FROM information_schema.columns
+      WHERE table_schema = current_schema() AND column_name = 'tenant' AND table_name <> 'tenant'`,
+  );
+  for (const { table_name } of rows) await pool.query(`DELETE FROM "${table_name}" WHERE tenant = $1`, [tenant]);
+  await pool.query('DELETE FROM tenant WHERE id = $1', [tenant]);
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('   ')).join('\n');
+}
+
+/** Generation and validation alone, no database: the floor this process sets. */
+async function generatorOnly(): Promise<{ resources: number; ms: number; peakRss: number }> {
+  const { result, peakRss } = await withPeakRss(async () => {
+    const started = performance.now();
+    let resources = 0;
+    for (const r of generatePopulation({ seed: SEED, members: MEMBERS })) {
+      validateResource(r);
+      JSON.stringify(r);
+      // Let the RSS sampler run now and then.
+      if (++resources % 20_000 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    return { resources, ms: performance.now() - started };
+  });
+  return { ...result, peakRss };
+}
+
+async function main(): Promise<void> {
+  const db = await openDatabase(loadConfig(), (m) => process.stderr.write(`${m}\n`));
+  const tenant = `bench-seed-${crypto.randomBytes(4).toString('hex')}`;
+  try {
+    await addTenant(db.pool, tenant);
+    warmUpValidation();
+    process.stderr.write(`generating ${MEMBERS} members without the database…\n`);
+    const gen = await generatorOnly();
+    process.stderr.write(`seeding ${MEMBERS} members into tenant ${tenant}…\n`);
+    const { result, peakRss } = await withPeakRss(() => seedTenant(db.pool, tenant, { seed: SEED, members: MEMBERS }));
+    if (result.written !== gen.resources) throw new Error(`seed wrote ${result.written} resources, the generator made ${gen.resources}`);
+    const { rows } = await db.pool.query<{ n: string }>('SELECT count(*) AS n FROM resource WHERE tenant = $1', [tenant]);
+    if (Number(rows[0].n) !== gen.resources) throw new Error(`the resource table holds ${rows[0].n} rows, expected ${gen.resources}`);
+
+    const seconds = result.elapsedMs / 1000;
+    const genSeconds = gen.ms / 1000;
+    const goalRate = gen.resources / GOAL_SECONDS;
+    const peakMb = peakRss / MB;
+    process.stdout.write(
+      table([
+        ['', 'members', 'resources', 'seconds', 'members/s', 'resources/s', 'peak RSS MB'],
+        ['seed (generate, validate, write)', String(MEMBERS), String(result.written), seconds.toFixed(1), (MEMBERS / seconds).toFixed(1), (result.written / seconds).toFixed(0), peakMb.toFixed(0)],
+        ['generator only (generate, validate)', String(MEMBERS), String(gen.resources), genSeconds.toFixed(1), (MEMBERS / genSeconds).toFixed(1), (gen.resources / genSeconds).toFixed(0), (gen.peakRss / MB).toFixed(0)],
+      ]) +
+        `\n\n${(gen.resources / MEMBERS).toFixed(1)} resources per member; goal ${GOAL_SECONDS.toFixed(0)} s for the seed (${goalRate.toFixed(0)} resources/s);` +
+        ` the generator accounts for ${((genSeconds / seconds) * 100).toFixed(0)}% of the seed's wall time\n`,
+    );
+    const figures = [
+      figure('seed_wall_time', seconds, 's', GOAL_SECONDS),
+      figure('seed_members_per_s', MEMBERS / seconds, 'members/s', MEMBERS / GOAL_SECONDS),
+      figure('seed_resources_per_s', result.written / seconds, 'resources/s', goalRate),
+      figure('generator_resources_per_s', gen.resources / genSeconds, 'resources/s', goalRate),
+      figure('seed_peak_rss', peakMb, 'MB', RSS_LIMIT_MB),
+    ];
+    process.stdout.write(`${JSON.stringify({ bench: 'seed', figures })}\n`);
+  } finally {
+    await dropTenant(db.pool, tenant).catch((err) => process.stderr.write(`cleanup failed: ${(err as Error).message}\n`));
+    await db.close();
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench seed: ${(err as Error).stack ?? err}\n`);
+  process.exitCode = 1;
+});
