@@ -85,7 +85,7 @@ describe('resource-server authorization', () => {
     }
   });
 
-  it('RS-04: a token signed by the server's own key but past its exp → 401 invalid_token', async () => {
+  it('RS-04: a token signed by the server’s own key but past its exp → 401 invalid_token', async () => {
     // Sign a token with the server's own current key but an exp in the past, as an expired one would be.
     const { rows } = await server.db.pool.query('SELECT kid, private_jwk FROM signing_key WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1');
     const { importJWK } = await import('jose');
