@@ -18,6 +18,7 @@ import { loadConfig } from '../src/config.js';
 import { warmUpValidation } from '../src/fhir/validation.js';
 import { DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, importFiles } from '../src/import/import.js';
 import { openDatabase } from '../src/store/database.js';
+import { dropTenant, figure, table, withPeakRss, type Figure } from './lib/report.js';
 import { addTenant } from '../src/store/tenants.js';
 import { loadTemplate, writeDataset } from './lib/us-core-dataset.js';
 
@@ -25,31 +26,6 @@ const RESOURCES = Number(process.env.BENCH_IMPORT_RESOURCES ?? 200_000);
 /** The issue's goal on a 2-core machine. */
 const GOAL_PER_S = 5000;
 const MB = 1024 * 1024;
-
-interface Figure {
-  name: string;
-  value: number;
-  unit: string;
-  limit: number;
-  ratio: number;
-}
-
-function figure(name: string, value: number, unit: string, limit: number): Figure {
-  const round = (n: number) => Math.round(n * 1000) / 1000;
-  return { name, value: round(value), unit, limit: round(limit), ratio: round(value / limit) };
-}
-
-/** Samples resident memory while `fn` runs; the timer fires between batches even when busy. */
-async function withPeakRss<T>(fn: () => Promise<T>): Promise<{ result: T; peakRss: number }> {
-  let peak = process.memoryUsage.rss();
-  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 25);
-  try {
-    const result = await fn();
-    return { result, peakRss: Math.max(peak, process.memoryUsage.rss()) };
-  } finally {
-    clearInterval(timer);
-  }
-}
 
 /** The floor: PostgreSQL storing the same bytes with no parsing, indexing, WAL or round trips. */
 async function bareCopy(pool: pg.Pool, file: string): Promise<{ rows: number; ms: number }> {
@@ -68,21 +44,6 @@ async function bareCopy(pool: pg.Pool, file: string): Promise<{ rows: number; ms
     await client.query('DROP TABLE IF EXISTS bench_import_copy').catch(() => undefined);
     client.release();
   }
-}
-
-/** Removes the benchmark tenant from every table that carries a tenant column, then the tenant. */
-async function dropTenant(pool: pg.Pool, tenant: string): Promise<void> {
-  const { rows } = await pool.query<{ table_name: string }>(
-    `SELECT table_name FROM information_schema.columns
-      WHERE table_schema = current_schema() AND column_name = 'tenant' AND table_name <> 'tenant'`,
-  );
-  for (const { table_name } of rows) await pool.query(`DELETE FROM "${table_name}" WHERE tenant = $1`, [tenant]);
-  await pool.query('DELETE FROM tenant WHERE id = $1', [tenant]);
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('   ')).join('\n');
 }
 
 async function main(): Promise<void> {

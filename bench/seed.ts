@@ -16,6 +16,7 @@ import { validateResource, warmUpValidation } from '../src/fhir/validation.js';
 import { generatePopulation } from '../src/seed/generator.js';
 import { seedTenant } from '../src/seed/load.js';
 import { openDatabase } from '../src/store/database.js';
+import { dropTenant, figure, table, withPeakRss, type Figure } from './lib/report.js';
 import { addTenant } from '../src/store/tenants.js';
 
 const MEMBERS = Number(process.env.BENCH_SEED_MEMBERS ?? 10_000);
@@ -25,46 +26,6 @@ const GOAL_SECONDS = (300 * MEMBERS) / 10_000;
 /** Memory must stay flat: far below what the population's JSON would take in memory. */
 const RSS_LIMIT_MB = 512;
 const MB = 1024 * 1024;
-
-interface Figure {
-  name: string;
-  value: number;
-  unit: string;
-  limit: number;
-  ratio: number;
-}
-
-function figure(name: string, value: number, unit: string, limit: number): Figure {
-  const round = (n: number) => Math.round(n * 1000) / 1000;
-  return { name, value: round(value), unit, limit: round(limit), ratio: round(value / limit) };
-}
-
-/** Samples resident memory while `fn` runs (the timer fires between batches). */
-async function withPeakRss<T>(fn: () => Promise<T>): Promise<{ result: T; peakRss: number }> {
-  let peak = process.memoryUsage.rss();
-  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 25);
-  try {
-    const result = await fn();
-    return { result, peakRss: Math.max(peak, process.memoryUsage.rss()) };
-  } finally {
-    clearInterval(timer);
-  }
-}
-
-/** Removes the benchmark tenant's rows from every table that has a tenant column, then the tenant. */
-async function dropTenant(pool: pg.Pool, tenant: string): Promise<void> {
-  const { rows } = await pool.query<{ table_name: string }>(
-    `SELECT table_name FROM information_schema.columns
-      WHERE table_schema = current_schema() AND column_name = 'tenant' AND table_name <> 'tenant'`,
-  );
-  for (const { table_name } of rows) await pool.query(`DELETE FROM "${table_name}" WHERE tenant = $1`, [tenant]);
-  await pool.query('DELETE FROM tenant WHERE id = $1', [tenant]);
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('   ')).join('\n');
-}
 
 /** Generation and validation alone, no database: the floor this process sets. */
 async function generatorOnly(): Promise<{ resources: number; ms: number; peakRss: number }> {

@@ -7,11 +7,13 @@
 import type pg from 'pg';
 import { UnauthorizedError } from '../errors.js';
 import { Access } from './access.js';
-import { InvalidTokenError, verifyAccessToken } from './access-token.js';
+import { InvalidTokenError, verifyAccessToken, type AccessTokenClaims } from './access-token.js';
 import { CLIENT_CHANGED_CHANNEL, getClient } from './clients.js';
 import type { SigningKeys } from './signing-keys.js';
 
 const STATUS_TTL_MS = 30_000;
+/** Verified tokens remembered per process; a signature check costs far more than the read it guards. */
+const VERIFIED_CACHE_SIZE = 10_000;
 
 function quote(s: string): string {
   return s.replace(/["\\]/g, '');
@@ -19,6 +21,8 @@ function quote(s: string): string {
 
 export class BearerAuthenticator {
   private readonly active = new Map<string, number>();
+  /** token text → its verified claims, until the token expires (insertion order = eviction order). */
+  private readonly verified = new Map<string, { claims: AccessTokenClaims; access: Access }>();
   private listener: pg.PoolClient | undefined;
   private closed = false;
 
@@ -76,15 +80,27 @@ export class BearerAuthenticator {
     if (!authorization || !/^Bearer\s/i.test(authorization)) throw new UnauthorizedError('An access token is required (Authorization: Bearer …)', realm);
     const fail = (reason: string) => new UnauthorizedError(`Invalid access token: ${reason}`, `${realm}, error="invalid_token", error_description="${quote(reason)}"`);
     if (!m) throw fail('the access token is malformed');
-    let claims;
-    try {
-      claims = await verifyAccessToken(this.keys, m[1], { issuer: t.issuer, audience: t.base });
-    } catch (err) {
-      if (err instanceof InvalidTokenError) throw fail(err.message);
-      throw err;
+    let entry = this.verified.get(m[1]);
+    if (entry && entry.claims.exp * 1000 <= Date.now()) {
+      this.verified.delete(m[1]);
+      entry = undefined;
     }
-    if (claims.tenant !== t.tenant) throw fail('the access token is not valid for this tenant');
-    if (!(await this.clientActive(t.tenant, claims.clientId))) throw fail('the client has been disabled');
-    return new Access(claims.clientId, claims.scope);
+    if (!entry) {
+      let claims: AccessTokenClaims;
+      try {
+        claims = await verifyAccessToken(this.keys, m[1], { issuer: t.issuer, audience: t.base });
+      } catch (err) {
+        if (err instanceof InvalidTokenError) throw fail(err.message);
+        throw err;
+      }
+      entry = { claims, access: new Access(claims.clientId, claims.scope) };
+      if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(m[1], entry);
+    }
+    // A cached token was verified for its own tenant's issuer and audience; this pins it there.
+    if (entry.claims.tenant !== t.tenant) throw fail('the access token is not valid for this tenant');
+    // Checked on every request, cached or not: disabling a client must stop its tokens at once.
+    if (!(await this.clientActive(t.tenant, entry.claims.clientId))) throw fail('the client has been disabled');
+    return entry.access;
   }
 }
