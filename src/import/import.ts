@@ -18,7 +18,7 @@ import { claimedType, claimedTypeOfText, lineItem, resourceRequest, type ImportI
 import { ImportFileError, ndjsonLines, readJsonFile } from './readers.js';
 import { Progress, type ImportProgress } from './progress.js';
 import { ImportTally, reasonOf, type ImportIssue, type ImportResult } from './report.js';
-import { beginStatement, savepointPerBatch, transactionPerBatch } from './sinks.js';
+import { beginStatement, flushCommits, savepointPerBatch, transactionPerBatch } from './sinks.js';
 
 export interface ImportOptions {
   onError?: 'skip' | 'abort';
@@ -182,6 +182,7 @@ export async function importFiles(pool: pg.Pool, tenant: string, paths: string[]
     if (err.issue) tally.reject(err.issue);
     stoppedAt = err.issue?.file ?? current?.path;
   }
+  await flushCommits(pool);
   progress.emit(true);
   return { ...tally.result(files.length, stoppedAt === undefined, performance.now() - started), ...(stoppedAt ? { stoppedAt } : {}) };
 }

@@ -22,15 +22,26 @@ export interface WriteSink {
 const ATTEMPTS = 4;
 
 /**
- * The statement that opens an import transaction. Resource JSON is a few kB, so PostgreSQL
- * compresses nearly every row; lz4, where the server has it, costs a fraction of the default
- * pglz, and reads decompress either transparently. SET LOCAL keeps it to this transaction.
+ * The statement that opens a bulk-load transaction (import and seed). Resource JSON is a few
+ * kB, so PostgreSQL compresses nearly every row; lz4, where the server has it, costs a
+ * fraction of the default pglz, and reads decompress either transparently. Commits do not
+ * wait for the WAL flush: the loader calls `flushCommits` before it reports success, so
+ * nothing it reported can be lost. SET LOCAL keeps both settings to the transaction.
  */
 export async function beginStatement(pool: pg.Pool): Promise<string> {
   const { rows } = await pool.query<{ lz4: boolean }>(
     "SELECT 'lz4' = ANY (enumvals) AS lz4 FROM pg_settings WHERE name = 'default_toast_compression'",
   );
-  return rows[0]?.lz4 ? "BEGIN; SET LOCAL default_toast_compression = 'lz4'" : 'BEGIN';
+  return `BEGIN; SET LOCAL synchronous_commit = off${rows[0]?.lz4 ? "; SET LOCAL default_toast_compression = 'lz4'" : ''}`;
+}
+
+/**
+ * Makes every earlier asynchronous commit durable: a synchronous commit waits for the WAL up
+ * to its own record, and WAL is flushed in order. txid_current() gives the transaction an id,
+ * so it really writes a commit record.
+ */
+export async function flushCommits(pool: pg.Pool): Promise<void> {
+  await pool.query('BEGIN; SET LOCAL synchronous_commit = on; SELECT txid_current(); COMMIT');
 }
 
 function copies(requests: WriteRequest[]): WriteRequest[] {

@@ -11,6 +11,7 @@
 import type pg from 'pg';
 import { validateResource, type Resource } from '../fhir/validation.js';
 import { performWrites, type WriteRequest } from '../interactions/writes.js';
+import { beginStatement, flushCommits } from '../import/sinks.js';
 import { isRetryable } from '../store/database.js';
 import { tenantExists } from '../store/tenants.js';
 import { generatePopulation, type SeedOptions } from './generator.js';
@@ -44,15 +45,6 @@ export const DEFAULT_SEED_CONCURRENCY = 2;
 const ATTEMPTS = 4;
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/**
- * The statement that opens each batch. lz4 TOAST compression (where the server has it) is far
- * cheaper than the default for multi-kilobyte claims JSON. Commits do not wait for the WAL
- * flush: a crash can lose at most the last batches, and rerunning the seed rewrites them.
- */
-async function beginStatement(pool: pg.Pool): Promise<string> {
-  const { rows } = await pool.query<{ lz4: boolean }>("SELECT 'lz4' = ANY (enumvals) AS lz4 FROM pg_settings WHERE name = 'default_toast_compression'");
-  return `BEGIN; SET LOCAL synchronous_commit = off${rows[0]?.lz4 ? "; SET LOCAL default_toast_compression = 'lz4'" : ''}`;
-}
 
 async function writeBatch(pool: pg.Pool, tenant: string, begin: string, resources: Resource[]): Promise<void> {
   for (let attempt = 1; ; attempt++) {
@@ -121,5 +113,6 @@ export async function seedTenant(pool: pg.Pool, tenant: string, options: SeedLoa
   if (batch.length) await flush();
   await Promise.all(inFlight);
   if (failure !== undefined) throw failure;
+  await flushCommits(pool);
   return { counts, written, elapsedMs: performance.now() - started };
 }
