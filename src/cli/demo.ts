@@ -1,7 +1,8 @@
 /**
- * The zero-setup demo behind `npm start` (`serve --demo`): tenant `demo` and a demo client
- * whose key pair lives under DATA_DIR/demo-client, both created on first start and reused
- * afterwards. Prints what a newcomer needs to make a first authenticated request.
+ * The zero-setup demo behind `npm start` (`serve --demo`): tenant `demo` seeded with a
+ * synthetic plan of DEMO_MEMBERS members, and a demo client whose key pair lives under
+ * DATA_DIR/demo-client — created on first start, reused afterwards. Prints what a newcomer
+ * needs to make a first authenticated request.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -9,10 +10,12 @@ import type pg from 'pg';
 import { addClient, getClient } from '../auth/clients.js';
 import type { Config } from '../config.js';
 import { fhirBase, tokenUrl } from '../http/urls.js';
+import { seedTenant } from '../seed/load.js';
 import { addTenant } from '../store/tenants.js';
 import { generateClientKeys } from './keys.js';
 
 export const DEMO_TENANT = 'demo';
+export const DEMO_MEMBERS = 1000;
 const DEMO_SCOPE = 'system/*.cruds';
 
 interface DemoClient {
@@ -20,8 +23,15 @@ interface DemoClient {
   private_key: string;
 }
 
-export async function ensureDemo(pool: pg.Pool, config: Config): Promise<string> {
+export async function ensureDemo(pool: pg.Pool, config: Config, log: (msg: string) => void = () => {}): Promise<string> {
   await addTenant(pool, DEMO_TENANT);
+  // Seeded once: a second start finds the members and is ready in seconds.
+  const { rows } = await pool.query("SELECT 1 FROM resource WHERE tenant = $1 AND type = 'Patient' LIMIT 1", [DEMO_TENANT]);
+  if (rows.length === 0) {
+    log(`seeding tenant ${DEMO_TENANT} with ${DEMO_MEMBERS} synthetic members (first start only, about half a minute)…`);
+    const seeded = await seedTenant(pool, DEMO_TENANT, { seed: 'demo', members: DEMO_MEMBERS });
+    log(`seeded ${seeded.written} resources`);
+  }
   const dir = path.join(config.dataDir, 'demo-client');
   const infoFile = path.join(dir, 'client.json');
   let info = JSON.parse(await fs.readFile(infoFile, 'utf8').catch(() => 'null')) as DemoClient | null;
@@ -45,7 +55,8 @@ export async function ensureDemo(pool: pg.Pool, config: Config): Promise<string>
     'Try it (in another terminal):',
     `  TOKEN=$(npx payer-fhir token --token-url ${token} --client-id ${info.client_id} --key ${info.private_key} --scope "system/*.cruds")`,
     `  curl -s -X POST -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/fhir+json" -d '{"resourceType":"Patient","name":[{"family":"Demo"}]}' ${base}/Patient`,
-    `  curl -s -H "Authorization: Bearer $TOKEN" ${base}/Patient/_history`,
+    `  curl -s -H "Authorization: Bearer $TOKEN" "${base}/Patient?_count=5"`,
+    `  curl -s -H "Authorization: Bearer $TOKEN" "${base}/ExplanationOfBenefit?patient=pt-000001&_include=ExplanationOfBenefit:coverage"`,
     '',
   ].join('\n');
 }

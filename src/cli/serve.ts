@@ -44,7 +44,7 @@ export function registerServe(program: Command): void {
 
       db = await openDatabase(config, (msg) => process.stderr.write(`${msg}\n`));
       await started();
-      const banner = opts.demo ? await ensureDemo(db.pool, config) : undefined;
+      const banner = opts.demo ? await ensureDemo(db.pool, config, (msg) => process.stderr.write(`${msg}\n`)) : undefined;
       app = await buildServer(config, db.pool);
       await started();
       try {
