@@ -14,7 +14,8 @@ import { assertValidR4 } from './helpers/schema.js';
 import { startServer, type TestServer } from './helpers/server.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
-const US_CORE = process.env.US_CORE_EXAMPLES ?? '/work/shared/data/us-core-6.1.0-examples';
+// shared/ lies beside the repository (in CI too, where the clone is elsewhere).
+const US_CORE = process.env.US_CORE_EXAMPLES ?? path.resolve(ROOT, '..', 'shared', 'data', 'us-core-6.1.0-examples');
 
 interface CliResult {
   code: number;
