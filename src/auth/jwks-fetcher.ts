@@ -20,7 +20,8 @@ const DEFAULTS: JwksFetcherOptions = { timeoutMs: 5_000, maxBytes: 256 * 1024, d
 interface Entry {
   keys: Record<string, unknown>[];
   expires: number;
-  fetchedAt: number;
+  /** When the last forced (unknown-kid) re-fetch happened. */
+  forcedAt: number;
 }
 
 export class JwksFetchError extends Error {}
@@ -50,11 +51,13 @@ export class JwksFetcher {
     const cached = this.cache.get(url);
     if (cached) {
       const fresh = cached.expires > now;
-      const recentlyFetched = now - cached.fetchedAt < this.opts.refetchIntervalMs;
-      if ((fresh && !refresh) || (refresh && recentlyFetched)) return cached.keys;
+      // Forced re-fetches are limited on their own clock, so a rotation right after an ordinary
+      // fetch is still seen, while a flood of unknown kids costs at most one fetch per interval.
+      const recentlyForced = now - cached.forcedAt < this.opts.refetchIntervalMs;
+      if ((fresh && !refresh) || (refresh && recentlyForced)) return cached.keys;
     }
     const { keys, ttl } = await this.fetch(url);
-    this.cache.set(url, { keys, expires: now + ttl, fetchedAt: now });
+    this.cache.set(url, { keys, expires: now + ttl, forcedAt: refresh ? now : (cached?.forcedAt ?? 0) });
     return keys;
   }
 

@@ -15,7 +15,7 @@ export interface KeyPair {
   publicJwk: JWK;
 }
 
-export async function makeKeyPair(alg: 'RS384' | 'ES384' | 'RS256' | 'ES256' | 'PS384' | 'RS512' | 'ES512' | 'PS256' | 'PS512' = 'ES384', kid = crypto.randomUUID()): Promise<KeyPair> {
+export async function makeKeyPair(alg: 'RS384' | 'ES384' | 'RS256' | 'ES256' | 'PS384' | 'RS512' | 'ES512' | 'PS256' | 'PS512' = 'ES384', kid: string = crypto.randomUUID()): Promise<KeyPair> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   return { kid, alg, privateKey, publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig', key_ops: ['verify'], ext: true } };
 }
