@@ -14,6 +14,8 @@ export interface Config {
   /** Embedded database and local export files live here. */
   dataDir: string;
   logLevel: string;
+  /** Members `serve --demo` (npm start) seeds into the demo tenant on first start. */
+  demoMembers: number;
   /** Default access-token lifetime, seconds (a client may have its own, up to an hour). */
   accessTokenTtl: number;
   /** Largest accepted request body, bytes (413 beyond). */
@@ -62,6 +64,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     dataDir: path.resolve(env.DATA_DIR ?? 'data'),
     logLevel: env.LOG_LEVEL ?? 'info',
     accessTokenTtl: int('ACCESS_TOKEN_TTL', 300, env),
+    demoMembers: int('DEMO_MEMBERS', 1000, env),
     bodyLimit: int('BODY_LIMIT', 16 * 1024 * 1024, env),
     db: {
       poolMax: int('DB_POOL_MAX', 10, env),

@@ -1,6 +1,6 @@
 /**
  * The zero-setup demo behind `npm start` (`serve --demo`): tenant `demo` seeded with a
- * synthetic plan of DEMO_MEMBERS members, and a demo client whose key pair lives under
+ * synthetic plan (DEMO_MEMBERS members, default 1,000), and a demo client whose key pair lives under
  * DATA_DIR/demo-client — created on first start, reused afterwards. Prints what a newcomer
  * needs to make a first authenticated request.
  */
@@ -15,7 +15,6 @@ import { addTenant } from '../store/tenants.js';
 import { generateClientKeys } from './keys.js';
 
 export const DEMO_TENANT = 'demo';
-export const DEMO_MEMBERS = 1000;
 const DEMO_SCOPE = 'system/*.cruds';
 
 interface DemoClient {
@@ -28,8 +27,9 @@ export async function ensureDemo(pool: pg.Pool, config: Config, log: (msg: strin
   // Seeded once: a second start finds the members and is ready in seconds.
   const { rows } = await pool.query("SELECT 1 FROM resource WHERE tenant = $1 AND type = 'Patient' LIMIT 1", [DEMO_TENANT]);
   if (rows.length === 0) {
-    log(`seeding tenant ${DEMO_TENANT} with ${DEMO_MEMBERS} synthetic members (first start only, about half a minute)…`);
-    const seeded = await seedTenant(pool, DEMO_TENANT, { seed: 'demo', members: DEMO_MEMBERS });
+    const members = config.demoMembers;
+    log(`seeding tenant ${DEMO_TENANT} with ${members} synthetic members (first start only)…`);
+    const seeded = await seedTenant(pool, DEMO_TENANT, { seed: 'demo', members });
     log(`seeded ${seeded.written} resources`);
   }
   const dir = path.join(config.dataDir, 'demo-client');

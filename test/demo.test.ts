@@ -1,0 +1,75 @@
+// The README's first command (`npm start` = build + `serve --demo`) on an empty DATA_DIR:
+// tenant, seeded members, demo client and keys are created, and the printed commands work;
+// a second start reuses everything.
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { freePort } from './helpers/server.js';
+
+const run = promisify(execFile);
+const root = path.resolve(import.meta.dirname, '..', '..');
+const bin = path.join(root, 'bin', 'payer-fhir.js');
+
+/** Starts `serve --demo` and resolves with everything it printed once the banner is complete. */
+function startDemo(env: NodeJS.ProcessEnv, children: ChildProcess[]): Promise<{ child: ChildProcess; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [bin, 'serve', '--demo'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let stdout = '';
+  let stderr = '';
+  return new Promise((resolve, reject) => {
+    child.stderr!.on('data', (d) => (stderr += d));
+    child.stdout!.on('data', (d) => {
+      stdout += d;
+      if (/ExplanationOfBenefit\?patient/.test(stdout)) resolve({ child, stdout, stderr });
+    });
+    child.on('exit', (code) => reject(new Error(`serve --demo exited with ${code}: ${stderr}`)));
+  });
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.on('exit', (code) => resolve(code))));
+}
+
+describe('npm start (serve --demo)', () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'payer-fhir-demo-'));
+  fs.chmodSync(dataDir, 0o755);
+  const children: ChildProcess[] = [];
+  after(() => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('on an empty DATA_DIR: seeds the demo tenant, registers the client, and the printed commands work', async () => {
+    const port = await freePort();
+    const { DATABASE_URL: _omit, ...base } = process.env;
+    const env = { ...base, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: `http://127.0.0.1:${port}`, LOG_LEVEL: 'warn', DEMO_MEMBERS: '5' };
+    const first = await startDemo(env, children);
+    assert.match(first.stderr, /seeding tenant demo with 5 synthetic members/);
+    const clientId = /client id\s+(\S+)/.exec(first.stdout)![1];
+    const keyFile = /private key\s+(\S+)/.exec(first.stdout)![1];
+    assert.ok(fs.existsSync(keyFile));
+    // The printed token command (with `npx payer-fhir` being this repository's binary).
+    const tokenLine = /TOKEN=\$\(npx payer-fhir (.*)\)$/m.exec(first.stdout)![1];
+    const args = tokenLine.match(/"[^"]*"|\S+/g)!.map((a) => a.replace(/^"|"$/g, ''));
+    const token = (await run(process.execPath, [bin, ...args], { env })).stdout.trim();
+    const eobUrl = /"(http[^"]*ExplanationOfBenefit\?patient=[^"]*)"/.exec(first.stdout)![1];
+    const res = await fetch(eobUrl, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(res.status, 200);
+    const bundle = (await res.json()) as { entry: { resource: { resourceType: string }; search: { mode: string } }[] };
+    assert.ok(bundle.entry.some((e) => e.resource.resourceType === 'ExplanationOfBenefit' && e.search.mode === 'match'));
+    assert.ok(bundle.entry.some((e) => e.resource.resourceType === 'Coverage' && e.search.mode === 'include'));
+    first.child.kill('SIGTERM');
+    assert.equal(await exited(first.child), 0);
+
+    // A second start reuses the tenant, the seeded data and the client.
+    const again = await startDemo(env, children);
+    assert.doesNotMatch(again.stderr, /seeding/);
+    assert.equal(/client id\s+(\S+)/.exec(again.stdout)![1], clientId);
+    again.child.kill('SIGTERM');
+    assert.equal(await exited(again.child), 0);
+  });
+});
