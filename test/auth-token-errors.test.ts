@@ -62,6 +62,13 @@ describe('token endpoint error matrix', () => {
     assertNoStore(r, 'control');
   });
 
+  it('TOK-20: the form content type is matched with parameters and in any case', async () => {
+    for (const contentType of ['application/x-www-form-urlencoded; charset=UTF-8', 'Application/X-WWW-Form-Urlencoded']) {
+      const r = await raw({ body: (await form()).toString(), contentType });
+      assert.equal(r.status, 200, `${contentType}: ${r.text}`);
+    }
+  });
+
   it('E1, TOK-20: GET (and other non-POST methods) on the token URL → 405 with Allow: POST', async () => {
     for (const method of ['GET', 'PUT', 'DELETE', 'PATCH']) {
       const r = await raw({ method, body: method === 'GET' || method === 'DELETE' ? undefined : (await form()).toString(), contentType: method === 'GET' || method === 'DELETE' ? undefined : FORM });
