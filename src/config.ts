@@ -35,6 +35,37 @@ export interface Config {
     defaultCount: number;
     maxCount: number;
   };
+  export: ExportConfig;
+}
+
+/** Bulk export settings (README: "Bulk export"). */
+export interface ExportConfig {
+  /** `file:` path (default DATA_DIR/exports) or `s3://bucket/prefix`. */
+  storage: string;
+  /** Resources per work unit: the grain at which workers share and resume a job. */
+  unitSize: number;
+  /** Patients per work unit for Group exports, `patient=` lists and organizeOutputBy. */
+  unitPatients: number;
+  /** A file rolls over to the next part past this many bytes. */
+  fileMaxBytes: number;
+  /** Jobs and their files are deleted this many seconds after completion (the manifest's Expires). */
+  retentionSeconds: number;
+  /** Concurrently running jobs per client (KO-42); completed and deleted jobs do not count. */
+  maxJobsPerClient: number;
+  /** The Retry-After given while a job runs (ST-01). */
+  retryAfterSeconds: number;
+  /** Polls allowed within one Retry-After interval before 429 (ST-02, ST-03). */
+  pollBurst: number;
+  /** Seconds a worker's claim on a unit lasts without a heartbeat. */
+  leaseSeconds: number;
+  /** Attempts per unit before the job fails. */
+  maxAttempts: number;
+  /** In-process workers of `serve` (0: API only). */
+  workers: number;
+  /** Output entries per manifest page when the client allows partial manifests. */
+  manifestPageSize: number;
+  /** Downloads from S3 storage answer 302 to a presigned URL after the token check. */
+  s3Redirect: boolean;
 }
 
 function int(name: string, fallback: number, env: NodeJS.ProcessEnv): number {
@@ -78,6 +109,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     search: {
       defaultCount: int('SEARCH_DEFAULT_COUNT', 50, env),
       maxCount: Math.max(1000, int('SEARCH_MAX_COUNT', 1000, env)),
+    },
+    export: {
+      storage: env.EXPORT_STORAGE || `file:${path.join(path.resolve(env.DATA_DIR ?? 'data'), 'exports')}`,
+      unitSize: Math.max(1, int('EXPORT_UNIT_SIZE', 50_000, env)),
+      unitPatients: Math.max(1, int('EXPORT_UNIT_PATIENTS', 2_000, env)),
+      fileMaxBytes: Math.max(1024, int('EXPORT_FILE_MAX_BYTES', 512 * 1024 * 1024, env)),
+      retentionSeconds: int('EXPORT_RETENTION_SECONDS', 24 * 3600, env),
+      maxJobsPerClient: Math.max(1, int('EXPORT_MAX_JOBS_PER_CLIENT', 3, env)),
+      retryAfterSeconds: Math.min(10, Math.max(1, int('EXPORT_RETRY_AFTER', 2, env))),
+      pollBurst: Math.max(2, int('EXPORT_POLL_BURST', 10, env)),
+      leaseSeconds: Math.max(2, int('EXPORT_LEASE_SECONDS', 30, env)),
+      maxAttempts: Math.max(1, int('EXPORT_MAX_ATTEMPTS', 3, env)),
+      workers: int('EXPORT_WORKERS', 2, env),
+      manifestPageSize: Math.max(1, int('EXPORT_MANIFEST_PAGE_SIZE', 1000, env)),
+      s3Redirect: env.EXPORT_S3_REDIRECT === 'true',
     },
   };
   return { ...base, ...overrides };

@@ -23,7 +23,8 @@ export type IssueType =
   | 'too-costly'
   | 'too-long'
   | 'exception'
-  | 'incomplete';
+  | 'incomplete'
+  | 'informational';
 
 export interface Issue {
   severity: 'fatal' | 'error' | 'warning' | 'information';
@@ -144,5 +145,19 @@ export class UnauthorizedError extends FhirError {
 export class ForbiddenError extends FhirError {
   constructor(diagnostics: string, challenge?: string) {
     super(403, one(403, 'forbidden', diagnostics), challenge ? { 'WWW-Authenticate': challenge } : {});
+  }
+}
+
+/** 429: too many concurrent jobs or requests; the client should wait `Retry-After` seconds. */
+export class ThrottledError extends FhirError {
+  constructor(diagnostics: string, retryAfterSeconds: number) {
+    super(429, one(429, 'throttled', diagnostics), { 'Retry-After': String(retryAfterSeconds) });
+  }
+}
+
+/** 500 with a reason the client may see, e.g. an export job that failed. */
+export class FailedError extends FhirError {
+  constructor(diagnostics: string) {
+    super(500, one(500, 'exception', diagnostics));
   }
 }

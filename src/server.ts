@@ -6,6 +6,9 @@ import crypto from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { BearerAuthenticator } from './auth/bearer.js';
+import { FILE_ROUTE, registerBulkRoutes } from './bulk/routes.js';
+import { openStorage } from './bulk/storage.js';
+import { ExportWorkers } from './bulk/worker.js';
 import { smartConfiguration } from './auth/discovery.js';
 import { JwksFetcher } from './auth/jwks-fetcher.js';
 import { SigningKeys } from './auth/signing-keys.js';
@@ -89,7 +92,13 @@ export async function loadCursorKey(pool: pg.Pool): Promise<Buffer> {
   return Buffer.from(rows[0].value, 'hex');
 }
 
-export async function buildServer(config: Config, pool: pg.Pool, opts: { logger?: boolean } = {}): Promise<FastifyInstance> {
+export interface BuildOptions {
+  logger?: boolean;
+  /** In-process export workers (default EXPORT_WORKERS); 0 serves the API only. */
+  workers?: number;
+}
+
+export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger === false ? false : { level: config.logLevel },
     bodyLimit: config.bodyLimit,
@@ -113,6 +122,13 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: { logger?
   const bearer = new BearerAuthenticator(pool, keys);
   await bearer.start();
   app.addHook('onClose', async () => bearer.stop());
+  const storage = await openStorage(config.export.storage);
+  const workerCount = opts.workers ?? config.export.workers;
+  const workers = workerCount > 0
+    ? new ExportWorkers({ pool, storage, config: config.export, base: (t) => fhirBase(config.publicUrl, t), concurrency: workerCount, log: app.log })
+    : undefined;
+  workers?.start();
+  app.addHook('onClose', async () => workers?.stop());
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(JSON_BODY_TYPES, { parseAs: 'string' }, (_req, body, done) => {
@@ -166,8 +182,9 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: { logger?
         // A Binary read or vread may be answered in its own content type, so it negotiates Accept
         // itself (see interactions/read.ts); `_format` only ever names FHIR JSON.
         const binaryRead = req.method === 'GET' && req.params.type === 'Binary' && (path === '/:type/:id' || path === '/:type/:id/_history/:vid');
-        // SMART discovery is application/json whatever the Accept header says (TOK-02).
-        if (path !== '/.well-known/smart-configuration') negotiateFhirJson(req.query._format, binaryRead ? undefined : header(req, 'accept'));
+        // SMART discovery is application/json whatever the Accept header says (TOK-02);
+        // export files are NDJSON (DL-02).
+        if (path !== '/.well-known/smart-configuration' && path !== FILE_ROUTE) negotiateFhirJson(req.query._format, binaryRead ? undefined : header(req, 'accept'));
       });
 
       fhir.get('/metadata', async (req: Req, reply) => sendFhir(reply, metadata(tctx(req))));
@@ -179,6 +196,7 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: { logger?
           reply.code(204).headers({ 'Access-Control-Allow-Origin': '*', 'Access-Control-Allow-Methods': 'GET, OPTIONS', 'Access-Control-Allow-Headers': 'Authorization, Accept, Content-Type' }).send(),
         );
       }
+      registerBulkRoutes(fhir, { tctx: tctx as never, storage, onQueued: () => workers?.poke(), redirect: config.export.s3Redirect });
       fhir.get('/_history', async (req: Req, reply) => sendFhir(reply, await history(tctx(req), {}, req.query as HistoryParams)));
       fhir.post('/', async (req: Req, reply) => {
         if (nonJsonBody(req)) throw new UnsupportedMediaTypeError('Send the Bundle as application/fhir+json');

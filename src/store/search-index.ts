@@ -2,9 +2,12 @@
  * Writes the typed search-index rows of a batch (src/fhir/extract.ts decides what they are).
  * One statement removes the rows of every superseded or deleted resource from all index
  * tables, one statement inserts the new rows into all of them — two round trips per batch
- * whatever its size.
+ * whatever its size. Patient-compartment membership (resource_compartment) is written from the
+ * same reference rows; it is replaced when a resource is rewritten but kept when it is
+ * deleted, so exports can attribute tombstones.
  */
 import type pg from 'pg';
+import { patientsOf } from '../fhir/compartment.js';
 import { extractIndex, type IndexRows } from '../fhir/extract.js';
 import type { Resource } from '../fhir/validation.js';
 
@@ -35,13 +38,27 @@ export async function writeSearchIndex(client: pg.PoolClient, tenant: string, re
     const ctes = TABLES.map(
       (t, i) => `d${i} AS (DELETE FROM ${t.table} WHERE tenant = $1 AND (type, id) IN (SELECT * FROM unnest($2::text[], $3::text[])))`,
     );
-    await client.query(`WITH ${ctes.join(', ')} SELECT 1`, [tenant, removed.map((r) => r.type), removed.map((r) => r.id)]);
+    // Memberships go only when a new version replaces them (deletions keep theirs).
+    const addedKeys = new Set(added.map((a) => `${a.type}/${a.id}`));
+    const rewritten = removed.filter((r) => addedKeys.has(`${r.type}/${r.id}`));
+    const params: unknown[] = [tenant, removed.map((r) => r.type), removed.map((r) => r.id)];
+    if (rewritten.length) {
+      params.push(rewritten.map((r) => r.type), rewritten.map((r) => r.id));
+      ctes.push('dc AS (DELETE FROM resource_compartment WHERE tenant = $1 AND (type, id) IN (SELECT * FROM unnest($4::text[], $5::text[])))');
+    }
+    await client.query(`WITH ${ctes.join(', ')} SELECT 1`, params);
   }
   if (!added.length) return;
+  const compartment = { patient: [] as string[], type: [] as string[], id: [] as string[] };
   // Column arrays per table: type, id, param, then the value columns.
   const arrays = TABLES.map((t) => ({ type: [] as string[], id: [] as string[], param: [] as string[], values: t.columns.map(() => [] as unknown[]) }));
   for (const a of added) {
     const rows = extractIndex(a.resource);
+    for (const patient of patientsOf(a.type, a.id, rows.reference)) {
+      compartment.patient.push(patient);
+      compartment.type.push(a.type);
+      compartment.id.push(a.id);
+    }
     TABLES.forEach((t, i) => {
       const target = arrays[i];
       for (const row of rows[t.rows] as unknown as Record<string, unknown>[]) {
@@ -64,6 +81,13 @@ export async function writeSearchIndex(client: pg.PoolClient, tenant: string, re
       `i${i} AS (INSERT INTO ${t.table} (tenant, type, id, param, ${t.columns.map(([c]) => c).join(', ')}) SELECT $1, * FROM unnest(${casts.join(', ')}))`,
     );
   });
+  if (compartment.id.length) {
+    const first = params.length + 1;
+    params.push(compartment.patient, compartment.type, compartment.id);
+    ctes.push(
+      `ic AS (INSERT INTO resource_compartment (tenant, patient_id, type, id) SELECT $1, * FROM unnest($${first}::text[], $${first + 1}::text[], $${first + 2}::text[]) ON CONFLICT DO NOTHING)`,
+    );
+  }
   if (ctes.length) await client.query(`WITH ${ctes.join(', ')} SELECT 1`, params);
 }
 

@@ -41,13 +41,14 @@ export function uniqueId(prefix = 't'): string {
   return `${prefix}-${crypto.randomBytes(5).toString('hex')}`;
 }
 
-export async function startServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+/** `workers`: in-process export workers (none unless a test exports). */
+export async function startServer(overrides: Partial<Config> = {}, opts: { workers?: number } = {}): Promise<TestServer> {
   if (!process.env.DATABASE_URL) throw new Error('tests need DATABASE_URL; run them with `npm test`');
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
   const config = loadConfig({ ...process.env, PORT: String(port), PUBLIC_URL: origin, LOG_LEVEL: 'silent' }, overrides);
   const db = await openDatabase(config);
-  const app = await buildServer(config, db.pool, { logger: false });
+  const app = await buildServer(config, db.pool, { logger: false, workers: opts.workers ?? 0 });
   await app.listen({ port, host: '127.0.0.1' });
   return {
     origin,

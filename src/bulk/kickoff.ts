@@ -1,0 +1,140 @@
+/**
+ * `$export` kick-off at system, Patient and Group level (KO-01…KO-44): validates the request
+ * against the client's scopes, resolves a Group's members (nested Groups, inactive members
+ * and member periods honoured) or a patient= list, enforces the per-client limit on running
+ * jobs, and records the job. The answer is 202 with the absolute status URL.
+ */
+import crypto from 'node:crypto';
+import { ForbiddenError, InvalidError, NotFoundError, ThrottledError } from '../errors.js';
+import { isValidId } from '../fhir/validation.js';
+import { operationOutcome } from '../http/outcome.js';
+import type { FhirResponse, TenantContext } from '../interactions/context.js';
+import { Binds, filterCondition } from '../search/conditions.js';
+import { readCurrent } from '../store/resources.js';
+import { inTransaction } from '../store/database.js';
+import { createJob, runningJobs } from './jobs.js';
+import { compartmentExportTypes, parseKickoff, type ExportLevel } from './parameters.js';
+import { mayRead, typeFilters, type JobSpec } from './unit-query.js';
+
+export interface KickoffRequest {
+  level: ExportLevel;
+  groupId?: string;
+  pairs: [string, string][];
+  lenient: boolean;
+  /** The kick-off URL as the client sent it, made absolute (without a POST body's parameters). */
+  requestUrl: string;
+}
+
+export function statusUrl(base: string, jobId: string): string {
+  return `${base}/$export-status/${jobId}`;
+}
+
+interface GroupMember {
+  entity?: { reference?: string };
+  inactive?: boolean;
+  period?: { start?: string; end?: string };
+}
+
+/** A member counts when active and its period (if any) contains `at`. */
+function activeAt(m: GroupMember, at: Date): boolean {
+  if (m.inactive === true) return false;
+  if (m.period?.start && Date.parse(m.period.start) > at.getTime()) return false;
+  // An end date without time covers the whole of that day.
+  if (m.period?.end && Date.parse(m.period.end.length === 10 ? `${m.period.end}T23:59:59.999Z` : m.period.end) < at.getTime()) return false;
+  return true;
+}
+
+/** The Group's Patient members, nested Groups expanded (each Group once, so cycles end). */
+async function groupMembers(ctx: TenantContext, groupId: string, at: Date): Promise<string[]> {
+  const patients = new Set<string>();
+  const seen = new Set<string>();
+  const queue = [groupId];
+  while (queue.length) {
+    const id = queue.shift()!;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const found = await readCurrent(ctx.pool, ctx.tenant, 'Group', id);
+    if (!found || found.deleted) {
+      if (id === groupId) throw new NotFoundError(`Group/${groupId} is not known`);
+      continue; // a nested Group that no longer exists contributes no one
+    }
+    const group = JSON.parse(found.content!) as { member?: GroupMember[] };
+    for (const m of group.member ?? []) {
+      if (!activeAt(m, at)) continue;
+      const ref = /^(?:.*\/)?(Patient|Group)\/([A-Za-z0-9\-.]{1,64})$/.exec(m.entity?.reference ?? '');
+      if (!ref) continue;
+      if (ref[1] === 'Patient') patients.add(ref[2]);
+      else queue.push(ref[2]);
+    }
+  }
+  return [...patients].sort();
+}
+
+export async function kickOff(ctx: TenantContext, req: KickoffRequest, onQueued?: () => void): Promise<FhirResponse> {
+  const access = ctx.access;
+  if (!access) throw new ForbiddenError('Bulk export needs an authenticated client');
+  const params = parseKickoff(req.level, req.pairs, req.lenient);
+  if (req.level === 'group') {
+    if (!req.groupId || !isValidId(req.groupId)) throw new NotFoundError(`Group/${req.groupId ?? ''} is not known`);
+    params.groupId = req.groupId;
+  }
+  const job: JobSpec = { id: crypto.randomUUID(), tenant: ctx.tenant, base: ctx.base, params, scope: access.scopeText, clientId: access.clientId, transactionTime: new Date() };
+
+  // Explicit types the token cannot read are refused (or dropped when lenient); without
+  // _type the export silently covers what the scopes allow (KO-43).
+  if (params.types) {
+    const denied = params.types.filter((t) => !mayRead(job, t));
+    if (denied.length && !req.lenient) throw new ForbiddenError(`The access token does not allow reading ${denied.join(', ')} (needs system/${denied[0]}.read or .r)`);
+    for (const t of denied) params.ignored.push(`_type: ${t} is not allowed by the access token's scopes`);
+    params.types = params.types.filter((t) => !denied.includes(t));
+  } else {
+    const candidates = req.level === 'system' ? ['*'] : compartmentExportTypes();
+    const any = req.level === 'system' ? access.scopes.some((s) => s.context === 'system' && s.perms.has('r')) : candidates.some((t) => mayRead(job, t));
+    if (!any) throw new ForbiddenError('The access token allows reading none of the resource types this export would contain');
+  }
+  // _typeFilter values are checked now (a malformed date or token is the client's 400, not a failed job).
+  for (const type of Object.keys(params.typeFilters)) {
+    const b = new Binds(ctx.tenant);
+    for (const f of typeFilters(job, type)) filterCondition(b, f, { type: 'r.type', id: 'r.id', lastUpdated: 'r.last_updated' }, ctx.base);
+  }
+
+  let members: string[] | undefined;
+  if (req.level === 'group') {
+    members = await groupMembers(ctx, req.groupId!, new Date());
+    if (params.patients) {
+      const inGroup = new Set(members);
+      const strangers = params.patients.filter((p) => !inGroup.has(p));
+      if (strangers.length) throw new InvalidError(`patient: ${strangers.map((p) => `Patient/${p}`).join(', ')} is not a member of Group/${req.groupId}`, ['patient']);
+      members = params.patients;
+    }
+  } else if (params.patients) {
+    const { rows } = await ctx.pool.query<{ id: string }>(
+      `SELECT id FROM resource WHERE tenant = $1 AND type = 'Patient' AND id = ANY($2::text[]) AND NOT deleted`,
+      [ctx.tenant, params.patients],
+    );
+    const known = new Set(rows.map((r) => r.id));
+    const unknown = params.patients.filter((p) => !known.has(p));
+    if (unknown.length) throw new InvalidError(`patient: ${unknown.map((p) => `Patient/${p}`).join(', ')} is not known`, ['patient']);
+    members = params.patients;
+  }
+
+  await inTransaction(ctx.pool, async (client) => {
+    // One kick-off at a time per client, so two cannot both slip under the limit (KO-42).
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`export:${ctx.tenant}:${access.clientId}`]);
+    const running = await runningJobs(client, ctx.tenant, access.clientId);
+    if (running >= ctx.config.export.maxJobsPerClient) {
+      throw new ThrottledError(
+        `This client already has ${running} export(s) running (limit ${ctx.config.export.maxJobsPerClient}); wait for one to finish or DELETE it`,
+        ctx.config.export.retryAfterSeconds * 5,
+      );
+    }
+    await createJob(client, { id: job.id, tenant: ctx.tenant, clientId: access.clientId, requestUrl: req.requestUrl, params, scope: access.scopeText, members });
+  });
+  onQueued?.();
+  const location = statusUrl(ctx.base, job.id);
+  return {
+    status: 202,
+    headers: { 'Content-Location': location },
+    body: JSON.stringify(operationOutcome([{ severity: 'information', code: 'informational', diagnostics: `Export started; poll ${location}` }])),
+  };
+}

@@ -1,0 +1,179 @@
+/**
+ * Runs one claimed work unit: rows stream from PostgreSQL's `COPY (…) TO STDOUT` straight
+ * into NDJSON part files — the stored JSON is never parsed unless `_elements` trims it —
+ * so memory stays flat whatever the export size. File names carry the attempt number, so
+ * a worker that lost its lease can never overwrite the files of the attempt that replaced it.
+ */
+import type pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import type { ExportConfig } from '../config.js';
+import { subsetJson } from '../fhir/subset.js';
+import { operationOutcome } from '../http/outcome.js';
+import type { ClaimedUnit, UnitOutput } from './jobs.js';
+import { LineBuffer, NdjsonParts } from './ndjson-writer.js';
+import { exportTypes, organizedTypes, planUnits } from './planner.js';
+import type { ExportStorage } from './storage.js';
+import { deletedStatement, organizedStatement, unitStatement, type JobSpec, type Statement } from './unit-query.js';
+
+export interface RunContext {
+  pool: pg.Pool;
+  storage: ExportStorage;
+  config: ExportConfig;
+  /** The tenant's absolute FHIR base URL (for reference search values). */
+  base: (tenant: string) => string;
+}
+
+export function jobSpec(unit: ClaimedUnit, base: string): JobSpec {
+  const j = unit.job;
+  return { id: j.id, tenant: j.tenant, base, params: j.params, scope: j.scope, clientId: j.client_id, transactionTime: j.transaction_time };
+}
+
+export function jobPrefix(tenant: string, jobId: string): string {
+  return `${tenant}/${jobId}`;
+}
+
+/** A PostgreSQL array literal for a text[] setting. */
+function arrayLiteral(items: unknown[]): string {
+  return `{${items.map((s) => `"${String(s).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
+}
+
+/**
+ * COPY takes no bind parameters, so each `$n` becomes a transaction-local setting read with
+ * current_setting(): values still never enter the SQL text.
+ */
+async function bindAsSettings(client: pg.PoolClient, st: Statement): Promise<string> {
+  for (let i = 0; i < st.values.length; i++) {
+    const v = st.values[i];
+    const text = v instanceof Date ? v.toISOString() : Array.isArray(v) ? arrayLiteral(v) : String(v);
+    await client.query('SELECT set_config($1, $2, true)', [`payer_export.p${i + 1}`, text]);
+  }
+  return st.sql.replace(/\$(\d+)/g, (_, n: string) => `current_setting('payer_export.p${n}')`);
+}
+
+/** Streams the statement's rows as lines ('\n'-terminated; columns separated by \x02) to `onLines`. */
+async function copyLines(ctx: RunContext, st: Statement, signal: AbortSignal, onLines: (lines: Buffer) => Promise<void>): Promise<void> {
+  const client = await ctx.pool.connect();
+  try {
+    await client.query('BEGIN READ ONLY');
+    await client.query('SET LOCAL statement_timeout = 0');
+    const sql = await bindAsSettings(client, st);
+    // CSV with control characters as delimiter and quote: stored JSON never contains a raw
+    // control character, so nothing is quoted or escaped and each row is its JSON verbatim.
+    const stream = client.query(copyTo(`COPY (${sql}) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`));
+    const lines = new LineBuffer();
+    const onAbort = () => stream.destroy(new Error('export unit lost its lease'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      for await (const chunk of stream) {
+        const complete = lines.push(chunk as Buffer);
+        if (complete) await onLines(complete);
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+    if (lines.rest.length) throw new Error('COPY output ended mid-line');
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    // A destroyed COPY leaves the connection mid-protocol; do not return it to the pool.
+    client.release(err as Error);
+    throw err;
+  }
+  client.release();
+}
+
+/** `_elements` for a type: its own plus those given without a type. */
+function elementsFor(job: JobSpec, type: string): string[] | undefined {
+  const e = job.params.elements;
+  if (!e) return undefined;
+  const list = [...(e['*'] ?? []), ...(e[type] ?? [])];
+  return list.length ? list : undefined;
+}
+
+function trimLines(lines: Buffer, elements: string[]): Buffer {
+  const out: string[] = [];
+  for (const line of lines.toString('utf8').split('\n')) if (line) out.push(subsetJson(line, { elements }));
+  return Buffer.from(`${out.join('\n')}\n`);
+}
+
+export async function runUnit(ctx: RunContext, unit: ClaimedUnit, signal: AbortSignal): Promise<UnitOutput> {
+  const job = jobSpec(unit, ctx.base(unit.job.tenant));
+  const prefix = jobPrefix(job.tenant, job.id);
+  if (unit.kind === 'plan') {
+    const units = await planUnits(ctx.pool, job, ctx.config);
+    const files: UnitOutput['files'] = [];
+    if (job.params.ignored.length) {
+      // One OperationOutcome per parameter ignored under handling=lenient (KO-30, ST-08).
+      const parts = new NdjsonParts(ctx.storage, prefix, `errors-${unit.attempt}`, ctx.config.fileMaxBytes);
+      const lines = job.params.ignored.map((d) =>
+        JSON.stringify(operationOutcome([{ severity: 'warning', code: 'not-supported', diagnostics: `Ignored ${d} (Prefer: handling=lenient)` }])),
+      );
+      await parts.write(Buffer.from(`${lines.join('\n')}\n`));
+      for (const f of await parts.finish()) files.push({ ...f, kind: 'error', type: 'OperationOutcome' });
+    }
+    return { files, resources: 0, units };
+  }
+
+  if (unit.kind === 'organized') return runOrganized(ctx, unit, job, prefix, signal);
+
+  const type = unit.type!;
+  const deleted = unit.kind === 'deleted';
+  const st = deleted ? deletedStatement(job, unit) : unitStatement(job, unit);
+  const parts = new NdjsonParts(ctx.storage, prefix, `${deleted ? 'deleted-' : ''}${type}-${unit.seq}-${unit.attempt}`, ctx.config.fileMaxBytes);
+  const elements = deleted ? undefined : elementsFor(job, type);
+  try {
+    await copyLines(ctx, st, signal, (lines) => parts.write(elements ? trimLines(lines, elements) : lines));
+    const files = await parts.finish();
+    return {
+      files: files.map((f) => ({ ...f, kind: deleted ? ('deleted' as const) : ('output' as const), type: deleted ? 'Bundle' : type })),
+      resources: deleted ? 0 : files.reduce((n, f) => n + f.count, 0),
+    };
+  } catch (err) {
+    await parts.abort();
+    throw err;
+  }
+}
+
+/**
+ * organizeOutputBy=Patient (KO-28): a block per patient — a header Parameters naming the
+ * patient, then the patient's resources — and a file rolls over only between blocks.
+ */
+async function runOrganized(ctx: RunContext, unit: ClaimedUnit, job: JobSpec, prefix: string, signal: AbortSignal): Promise<UnitOutput> {
+  const types = organizedTypes(await exportTypes(ctx.pool, job));
+  // Parts roll over only between blocks (below), never inside one.
+  const parts = new NdjsonParts(ctx.storage, prefix, `Patient-blocks-${unit.seq}-${unit.attempt}`, Number.MAX_SAFE_INTEGER);
+  let current: string | undefined;
+  let resources = 0;
+  try {
+    if (types.length) {
+      const st = organizedStatement(job, unit, types);
+      await copyLines(ctx, st, signal, async (lines) => {
+        const out: string[] = [];
+        const text = lines.toString('utf8');
+        for (const line of text.split('\n')) {
+          if (!line) continue;
+          const sep = line.indexOf('\x02');
+          const patient = line.slice(0, sep);
+          let json = line.slice(sep + 1);
+          if (patient !== current) {
+            if (out.length) await parts.write(Buffer.from(`${out.splice(0).join('\n')}\n`));
+            await parts.breakIfOver(ctx.config.fileMaxBytes);
+            current = patient;
+            out.push(JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'header', valueReference: { reference: `Patient/${patient}` } }] }));
+          }
+          const type = /"resourceType":"([A-Za-z]+)"/.exec(json)?.[1] ?? '';
+          const elements = elementsFor(job, type);
+          if (elements) json = subsetJson(json, { elements });
+          out.push(json);
+          resources++;
+        }
+        if (out.length) await parts.write(Buffer.from(`${out.join('\n')}\n`));
+      });
+    }
+    const files = await parts.finish();
+    return { files: files.map((f) => ({ ...f, kind: 'output' as const, type: null })), resources };
+  } catch (err) {
+    await parts.abort();
+    throw err;
+  }
+}

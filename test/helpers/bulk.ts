@@ -1,0 +1,83 @@
+/**
+ * Bulk export from the client's side: kick off, poll at the advertised Retry-After (as
+ * Inferno does), download every file with the token, and collect the lines per type.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { http, type HttpResult } from './http.js';
+
+export const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', '..');
+export const examplesDir = path.resolve(repoRoot, '..', 'shared', 'data', 'us-core-6.1.0-examples');
+
+export const KICKOFF_HEADERS = { accept: 'application/fhir+json', prefer: 'respond-async' };
+
+/** The US Core examples (no Bundles), stored through the API with PUT; returns what was stored. */
+export async function loadExamples(base: string): Promise<any[]> {
+  const stored: any[] = [];
+  for (const f of fs.readdirSync(examplesDir).filter((n) => n.endsWith('.json')).sort()) {
+    const r = JSON.parse(fs.readFileSync(path.join(examplesDir, f), 'utf8'));
+    if (r.resourceType === 'Bundle') continue;
+    const put = await http(`${base}/${r.resourceType}/${r.id}`, { method: 'PUT', body: r });
+    if (put.status === 200 || put.status === 201) stored.push(put.json);
+  }
+  return stored;
+}
+
+export async function kickOff(url: string, init: { headers?: Record<string, string>; body?: unknown; method?: string } = {}): Promise<HttpResult> {
+  return http(url, { method: init.method ?? (init.body ? 'POST' : 'GET'), headers: { ...KICKOFF_HEADERS, ...(init.headers ?? {}) }, body: init.body });
+}
+
+/** Polls a status URL until it is no longer 202, honouring Retry-After; returns the final answer. */
+export async function poll(statusUrl: string, headers: Record<string, string> = {}, timeoutMs = 120_000): Promise<HttpResult> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await http(statusUrl, { headers: { accept: 'application/json', ...headers } });
+    if (r.status !== 202) return r;
+    assert.match(r.headers.get('retry-after') ?? '', /^\d+$/, 'Retry-After is integer seconds');
+    if (Date.now() > deadline) throw new Error(`export did not finish in ${timeoutMs} ms`);
+    await new Promise((res) => setTimeout(res, Math.min(Number(r.headers.get('retry-after')) * 1000, 1000)));
+  }
+}
+
+export interface ExportResult {
+  manifest: any;
+  status: HttpResult;
+  /** Parsed lines per manifest item type (organized files under '*'). */
+  byType: Map<string, any[]>;
+  /** Raw text of each output file by URL. */
+  files: Map<string, string>;
+}
+
+/** Runs an export to completion and downloads everything it lists. */
+export async function runExport(url: string, init: { headers?: Record<string, string>; body?: unknown } = {}): Promise<ExportResult> {
+  const k = await kickOff(url, init);
+  assert.equal(k.status, 202, `kick-off ${url}: ${k.text}`);
+  const status = await poll(k.headers.get('content-location')!);
+  assert.equal(status.status, 200, `status: ${status.text}`);
+  const manifest = status.json;
+  const byType = new Map<string, any[]>();
+  const files = new Map<string, string>();
+  for (const item of [...manifest.output, ...manifest.error, ...(manifest.deleted ?? [])]) {
+    const r = await http(item.url, { headers: { accept: 'application/fhir+ndjson' } });
+    assert.equal(r.status, 200, `${item.url}: ${r.text.slice(0, 300)}`);
+    assert.ok((r.headers.get('content-type') ?? '').startsWith('application/fhir+ndjson'), 'DL-03 content type');
+    files.set(item.url, r.text);
+    const lines = r.text.split('\n');
+    assert.equal(lines.pop(), '', 'DL-04: the file ends with one newline');
+    for (const line of lines) {
+      assert.ok(line.length > 0, 'DL-04: no blank lines');
+      const res = JSON.parse(line);
+      const key = item.type ?? '*';
+      if (!byType.has(key)) byType.set(key, []);
+      byType.get(key)!.push(res);
+    }
+    if (item.count !== undefined) assert.equal(item.count, lines.length, `count of ${item.url}`);
+  }
+  return { manifest, status, byType, files };
+}
+
+/** `Type/id` strings of a list of resources, sorted. */
+export function refs(resources: any[]): string[] {
+  return resources.map((r) => `${r.resourceType}/${r.id}`).sort();
+}
