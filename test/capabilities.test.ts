@@ -114,6 +114,30 @@ describe('CapabilityStatement', () => {
     assert.equal((await http(`${base}/Patient/${id}`, { method: 'DELETE' })).status, 204);
   });
 
+  it('CS-03: instantiates the Bulk Data CapabilityStatement', () => {
+    assert.ok(cs.instantiates.includes('http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data'));
+  });
+
+  it('CS-04…CS-06b: export operations at system, Patient and Group level with the IG canonicals, under both names', () => {
+    const bulk = 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition';
+    assert.deepEqual(cs.rest[0].operation, [{ name: 'export', definition: `${bulk}/export` }]);
+    const ops = (type: string) => cs.rest[0].resource.find((r: any) => r.type === type).operation;
+    assert.deepEqual(ops('Patient'), [
+      { name: 'export', definition: `${bulk}/patient-export` },
+      { name: 'patient-export', definition: `${bulk}/patient-export` },
+    ]);
+    assert.deepEqual(ops('Group'), [
+      { name: 'export', definition: `${bulk}/group-export` },
+      { name: 'group-export', definition: `${bulk}/group-export` },
+    ]);
+    assert.equal(cs.rest[0].resource.find((r: any) => r.type === 'Observation').operation, undefined);
+  });
+
+  it('CS-09: the export choices are documented (types, _since for late joiners, _typeFilter, expiry, throttling)', () => {
+    const doc: string = cs.rest[0].documentation;
+    for (const phrase of ['_typeFilter', 'joined a Group after _since', 'expire', '429', 'Patient compartment', 'Provenance']) assert.ok(doc.includes(phrase), phrase);
+  });
+
   it('every listed type is a real R4 resource type and each is listed once', () => {
     const types: string[] = cs.rest[0].resource.map((r: any) => r.type);
     assert.equal(new Set(types).size, types.length);

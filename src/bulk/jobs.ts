@@ -251,6 +251,15 @@ export async function failUnit(pool: pg.Pool, unit: ClaimedUnit, owner: string, 
   );
 }
 
+/** Gives a unit back untouched (a worker shutting down): it is claimable at once and the attempt does not count. */
+export async function releaseUnit(db: pg.Pool, unit: ClaimedUnit, owner: string): Promise<void> {
+  await db.query(
+    `UPDATE export_unit SET state = 'pending', lease_owner = NULL, lease_expires = NULL, attempts = greatest(attempts - 1, 0)
+      WHERE job_id = $1 AND seq = $2 AND lease_owner = $3 AND state = 'running'`,
+    [unit.jobId, unit.seq, owner],
+  );
+}
+
 /** Jobs past their expiry (cancelled ones once their grace time is over), oldest first. */
 export async function expiredJobs(db: pg.Pool, limit = 100): Promise<{ id: string; tenant: string }[]> {
   const { rows } = await db.query<{ id: string; tenant: string }>('SELECT id, tenant FROM export_job WHERE expires_at < clock_timestamp() ORDER BY expires_at LIMIT $1', [limit]);

@@ -10,7 +10,7 @@ import os from 'node:os';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { ExportConfig } from '../config.js';
-import { claimUnit, completeUnit, deleteJob, expiredJobs, failUnit, heartbeat, type ClaimedUnit } from './jobs.js';
+import { claimUnit, completeUnit, deleteJob, expiredJobs, failUnit, heartbeat, releaseUnit, type ClaimedUnit } from './jobs.js';
 import { jobPrefix, runUnit, type RunContext } from './runner.js';
 import type { ExportStorage } from './storage.js';
 
@@ -119,10 +119,18 @@ export class ExportWorkers {
     const ctx: RunContext = { pool, storage: this.opts.storage, config, base: this.opts.base };
     try {
       const out = await runUnit(ctx, unit, abort.signal);
-      if (abort.signal.aborted) return;
+      if (abort.signal.aborted) {
+        // Stopped (shutdown) or lost (lease taken over): give it back, or leave it to its new owner.
+        if (this.stopping) await releaseUnit(pool, unit, this.owner);
+        return;
+      }
       const kept = await completeUnit(pool, unit, this.owner, out, config.retentionSeconds);
       if (!kept) this.opts.log.info({ job: unit.jobId, unit: unit.seq }, 'export unit result discarded: lease lost or job cancelled');
     } catch (err) {
+      if (this.stopping) {
+        await releaseUnit(pool, unit, this.owner).catch(() => undefined);
+        return;
+      }
       if (abort.signal.aborted) return;
       this.opts.log.error({ err, job: unit.jobId, unit: unit.seq, attempt: unit.attempt }, 'export unit failed');
       await failUnit(pool, unit, this.owner, reasonOf(err), config.maxAttempts, config.retentionSeconds).catch(() => undefined);

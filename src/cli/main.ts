@@ -12,6 +12,7 @@ import { registerToken } from './token.js';
 import { registerSeed } from './seed.js';
 import { registerServe } from './serve.js';
 import { registerTenants } from './tenants.js';
+import { registerWorker } from './worker.js';
 
 const require = createRequire(import.meta.url);
 const pkg = require('../../../package.json') as { version: string };
@@ -20,6 +21,7 @@ export async function main(argv: string[]): Promise<void> {
   const program = new Command();
   program.name('payer-fhir').description('FHIR R4 Payer System Access API server').version(pkg.version);
   registerServe(program);
+  registerWorker(program);
   registerTenants(program);
   registerImport(program);
   registerSeed(program);

@@ -17,9 +17,10 @@ export function registerServe(program: Command): void {
     .description('serve the FHIR API')
     .option('--port <n>', 'port to listen on (PORT)')
     .option('--host <h>', 'address to bind (HOST)')
+    .option('--workers <n>', 'in-process export workers (EXPORT_WORKERS, default 2; 0: API only)')
     .option('--demo', 'create tenant "demo" and a demo client (key pair under DATA_DIR) if missing, and print how to use them')
-    .action(async (opts: { port?: string; host?: string; demo?: boolean }) => {
-      const env = { ...process.env, ...(opts.port ? { PORT: opts.port } : {}), ...(opts.host ? { HOST: opts.host } : {}) };
+    .action(async (opts: { port?: string; host?: string; demo?: boolean; workers?: string }) => {
+      const env = { ...process.env, ...(opts.port ? { PORT: opts.port } : {}), ...(opts.host ? { HOST: opts.host } : {}), ...(opts.workers ? { EXPORT_WORKERS: opts.workers } : {}) };
       const config = loadConfig(env);
       let db: Database | undefined;
       let app: FastifyInstance | undefined;

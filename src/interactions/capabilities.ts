@@ -9,6 +9,7 @@ import { restSecurity } from '../auth/discovery.js';
 import { resourceTypes } from '../fhir/schema.js';
 import { searchParams } from '../fhir/search-parameters.js';
 import { tokenUrl } from '../http/urls.js';
+import type { ExportConfig } from '../config.js';
 import type { FhirResponse, TenantContext } from './context.js';
 
 const require = createRequire(import.meta.url);
@@ -21,11 +22,38 @@ export const SYSTEM_INTERACTIONS = ['transaction', 'batch', 'history-system', 's
 
 const cache = new Map<string, string>();
 
+const BULK = 'http://hl7.org/fhir/uv/bulkdata';
+const EXPORT_OPS = {
+  system: [{ name: 'export', definition: `${BULK}/OperationDefinition/export` }],
+  // Declared under the operation name and the OperationDefinition name, for clients that look
+  // either up (CS-05, CS-06, CS-06b).
+  Patient: [
+    { name: 'export', definition: `${BULK}/OperationDefinition/patient-export` },
+    { name: 'patient-export', definition: `${BULK}/OperationDefinition/patient-export` },
+  ],
+  Group: [
+    { name: 'export', definition: `${BULK}/OperationDefinition/group-export` },
+    { name: 'group-export', definition: `${BULK}/OperationDefinition/group-export` },
+  ],
+};
+
+/** The server's export choices, as the Bulk Data IG asks servers to document them (CS-09). */
+function exportDocumentation(cfg: ExportConfig): string {
+  return [
+    'Bulk Data 2.0 $export at system, Patient and Group level (GET, or POST with Parameters), with _outputFormat, _since, _until, _type, _elements, patient, includeAssociatedData (LatestProvenanceResources, RelevantProvenanceResources), _typeFilter (full search semantics; several filters for a type are OR-ed), organizeOutputBy=Patient and allowPartialManifests.',
+    'Exported types: every stored type the access token may read (system level); at Patient and Group level the R4 Patient compartment plus the Practitioner, PractitionerRole, Organization, Location, Medication and Device resources the exported resources reference, and Provenance whose target is in the exported compartments.',
+    'transactionTime is fixed at kick-off and bounds the export, so the next _since continues with no gap and no overlap; resources deleted after _since are listed in the manifest deleted array. _since applies to every resource: a patient who joined a Group after _since does not bring older data.',
+    'Group membership expands nested Groups and skips inactive members and members whose period does not include the kick-off time.',
+    `Files expire ${Math.round(cfg.retentionSeconds / 3600)} h after completion (the manifest's Expires); DELETE on the status URL cancels a job at once. A client may run ${cfg.maxJobsPerClient} exports at a time (429 with Retry-After beyond); completed and deleted jobs do not count. Poll at the Retry-After given (${cfg.retryAfterSeconds} s); only bursts far beyond it are answered 429.`,
+    'Downloads need the bearer token of the client that started the export, support gzip and HTTP Range, and are application/fhir+ndjson.',
+  ].join(' ');
+}
+
 function referenceParams(type: string): string[] {
   return searchParams(type).filter((p) => p.type === 'reference').map((p) => p.code).sort();
 }
 
-export function capabilityStatement(base: string, tokenEndpoint: string, started: Date): string {
+export function capabilityStatement(base: string, tokenEndpoint: string, started: Date, exportConfig: ExportConfig): string {
   let json = cache.get(base);
   if (!json) {
     json = JSON.stringify({
@@ -34,6 +62,7 @@ export function capabilityStatement(base: string, tokenEndpoint: string, started
       date: started.toISOString(),
       publisher: 'payer-fhir',
       kind: 'instance',
+      instantiates: [`${BULK}/CapabilityStatement/bulk-data`],
       software: { name: 'payer-fhir', version: pkg.version },
       implementation: { description: 'Payer System Access API', url: base },
       fhirVersion: '4.0.1',
@@ -41,6 +70,7 @@ export function capabilityStatement(base: string, tokenEndpoint: string, started
       rest: [
         {
           mode: 'server',
+          documentation: exportDocumentation(exportConfig),
           security: restSecurity(tokenEndpoint),
           resource: [...resourceTypes].sort().map((type) => ({
             type,
@@ -58,8 +88,10 @@ export function capabilityStatement(base: string, tokenEndpoint: string, started
             searchParam: searchParams(type)
               .sort((a, b) => a.code.localeCompare(b.code))
               .map((p) => ({ name: p.code, definition: p.url, type: p.type })),
+            ...(type === 'Patient' || type === 'Group' ? { operation: EXPORT_OPS[type] } : {}),
           })),
           interaction: SYSTEM_INTERACTIONS.map((code) => ({ code })),
+          operation: EXPORT_OPS.system,
         },
       ],
     });
@@ -71,5 +103,5 @@ export function capabilityStatement(base: string, tokenEndpoint: string, started
 const STARTED = new Date();
 
 export function metadata(ctx: TenantContext): FhirResponse {
-  return { status: 200, body: capabilityStatement(ctx.base, tokenUrl(ctx.config.publicUrl, ctx.tenant), STARTED) };
+  return { status: 200, body: capabilityStatement(ctx.base, tokenUrl(ctx.config.publicUrl, ctx.tenant), STARTED, ctx.config.export) };
 }
