@@ -212,7 +212,8 @@ export async function completeUnit(pool: pg.Pool, unit: ClaimedUnit, owner: stri
       );
       await client.query('UPDATE export_job SET units_total = $2 WHERE id = $1', [unit.jobId, units.length + 1]);
     }
-    await client.query(`UPDATE export_unit SET state = 'done', lease_owner = NULL, lease_expires = NULL, resources = $3 WHERE job_id = $1 AND seq = $2`, [
+    // lease_owner stays as the unit's author (operators and tests can see who did what).
+    await client.query(`UPDATE export_unit SET state = 'done', lease_expires = NULL, resources = $3 WHERE job_id = $1 AND seq = $2`, [
       unit.jobId,
       unit.seq,
       out.resources,
