@@ -168,3 +168,37 @@ describe('export workers: crash resume, sharing, retention', () => {
     await stopped(sweeper);
   });
 });
+
+describe('KO-44: transactionTime waits for writes in flight at kick-off', () => {
+  it('a write stamped before kick-off but committed after it is in the export; nothing changed after is', async () => {
+    const server = await startServer({}, { workers: 2 });
+    try {
+      const { tenant, base } = await server.newTenant('snapshot');
+      const { performWrites } = await import('../src/interactions/writes.js');
+      const client = await server.db.pool.connect();
+      try {
+        await client.query('BEGIN');
+        await performWrites(client, tenant, [{ method: 'PUT', type: 'Patient', id: 'in-flight', resource: { resourceType: 'Patient', id: 'in-flight', gender: 'female' } }]);
+        const k = await kickOff(`${base}/$export?_type=Patient`);
+        assert.equal(k.status, 202);
+        const statusUrl = k.headers.get('content-location')!;
+        // The job cannot run while the write it must see is uncommitted.
+        await sleep(1500);
+        const waiting = await http(statusUrl);
+        assert.equal(waiting.status, 202, 'still waiting for the in-flight write');
+        await client.query('COMMIT');
+        // A write after kick-off is after transactionTime: not in this export.
+        assert.equal((await http(`${base}/Patient/after-kickoff`, { method: 'PUT', body: { resourceType: 'Patient', id: 'after-kickoff' } })).status, 201);
+        const done = await poll(statusUrl);
+        assert.equal(done.status, 200, done.text);
+        const file = await http(done.json.output[0].url);
+        const ids = file.text.split('\n').filter(Boolean).map((l) => JSON.parse(l).id);
+        assert.deepEqual(ids, ['in-flight']);
+      } finally {
+        client.release();
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -49,15 +49,23 @@ export interface NewJob {
 }
 
 /**
- * Creates a job with its planning unit. transactionTime is read before the snapshot: every
- * write stamped before it took its transaction id earlier (src/store/resources.ts), so it is
- * below the snapshot's xmax and the job waits for it (KO-44).
+ * Creates a job with its planning unit. transactionTime is read first, then the write
+ * transactions of this database still in flight: a write stamped before transactionTime
+ * took its transaction id even earlier (src/store/resources.ts), so it is either committed
+ * already or in that list, and the job waits for it (KO-44). Only those transactions are
+ * waited for — a long transaction that starts later, or runs in another database, never
+ * holds an export back.
  */
 export async function createJob(client: pg.PoolClient, job: NewJob): Promise<{ transactionTime: Date }> {
   const { rows: t } = await client.query<{ tt: Date }>('SELECT clock_timestamp() AS tt');
   await client.query(
-    `INSERT INTO export_job (id, tenant, client_id, level, request_url, params, scope, transaction_time, snapshot_xmax)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, pg_snapshot_xmax(pg_current_snapshot()))`,
+    `INSERT INTO export_job (id, tenant, client_id, level, request_url, params, scope, transaction_time, waits_for)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, ARRAY(
+       -- backend_xid is a 32-bit xid; widen it to an xid8 with the current epoch.
+       SELECT (CASE WHEN a.x > (c.v & 4294967295) THEN (c.v >> 32) - 1 ELSE c.v >> 32 END * 4294967296 + a.x)::text::xid8
+         FROM (SELECT backend_xid::text::bigint AS x FROM pg_stat_activity
+                WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()) a,
+              (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS v) c))`,
     [job.id, job.tenant, job.clientId, job.params.level, job.requestUrl, JSON.stringify(job.params), job.scope, t[0].tt],
   );
   if (job.members?.length) {
@@ -146,7 +154,7 @@ export async function claimUnit(db: pg.Pool, owner: string, leaseSeconds: number
     `UPDATE export_unit u SET state = 'running', lease_owner = $1, lease_expires = clock_timestamp() + make_interval(secs => $2), attempts = u.attempts + 1
       WHERE (u.job_id, u.seq) = (
         SELECT c.job_id, c.seq FROM export_unit c JOIN export_job j ON j.id = c.job_id
-         WHERE j.state = 'active' AND pg_snapshot_xmin(pg_current_snapshot()) >= j.snapshot_xmax
+         WHERE j.state = 'active' AND NOT EXISTS (SELECT 1 FROM unnest(j.waits_for) w(x) WHERE pg_xact_status(w.x) = 'in progress')
            AND (c.state = 'pending' OR (c.state = 'running' AND c.lease_expires < clock_timestamp()))
          ORDER BY j.created_at, c.seq
          LIMIT 1 FOR UPDATE OF c SKIP LOCKED)

@@ -188,8 +188,9 @@ export const migrations: Migration[] = [
         -- the token's scopes at kick-off: what the job may export
         scope text NOT NULL,
         transaction_time timestamptz NOT NULL,
-        -- transactions in flight at kick-off (xid < this) must end before the job reads (KO-44)
-        snapshot_xmax xid8 NOT NULL,
+        -- write transactions of this database in flight at kick-off: they must end before
+        -- the job reads, so every write stamped before transactionTime is seen (KO-44)
+        waits_for xid8[] NOT NULL DEFAULT '{}',
         -- active | completed | failed | cancelled
         state text NOT NULL DEFAULT 'active',
         error text,
