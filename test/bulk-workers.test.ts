@@ -202,3 +202,28 @@ describe('KO-44: transactionTime waits for writes in flight at kick-off', () => 
     }
   });
 });
+
+describe('ST-10: a job that cannot be written fails with a reason', () => {
+  it('storage that refuses writes → after the allowed attempts the status is 500 OperationOutcome, and the slot is free', async () => {
+    const blocker = fs.mkdtempSync(path.join(os.tmpdir(), 'payer-fhir-blocked-'));
+    const notADir = path.join(blocker, 'file');
+    fs.writeFileSync(notADir, 'a file where the export folder should be');
+    const server = await startServer({ export: { ...loadConfig().export, storage: `file:${notADir}`, maxAttempts: 2, maxJobsPerClient: 1 } }, { workers: 1 });
+    try {
+      const { base } = await server.newTenant('failing');
+      assert.equal((await http(`${base}/Patient/p1`, { method: 'PUT', body: { resourceType: 'Patient', id: 'p1' } })).status, 201);
+      const k = await kickOff(`${base}/$export`);
+      assert.equal(k.status, 202);
+      const r = await poll(k.headers.get('content-location')!);
+      assert.equal(r.status, 500);
+      assert.equal(r.json.resourceType, 'OperationOutcome');
+      assert.match(r.json.issue[0].diagnostics, /The export failed: an internal error occurred while writing the export files/);
+      assert.doesNotMatch(r.text, /ENOTDIR|\/tmp\//, 'no internal paths or error codes');
+      // A failed job no longer counts against the client's running exports (KO-42).
+      assert.equal((await kickOff(`${base}/$export`)).status, 202);
+    } finally {
+      await server.close();
+      fs.rmSync(blocker, { recursive: true, force: true });
+    }
+  });
+});
