@@ -166,7 +166,8 @@ export const migrations: Migration[] = [
       -- for tombstones, so an export's deleted list can still tell whose resource it was.
       CREATE TABLE resource_compartment (
         tenant text NOT NULL, patient_id text NOT NULL, type text NOT NULL, id text NOT NULL,
-        PRIMARY KEY (tenant, patient_id, type, id)
+        -- type before patient: export units read one type for a set of patients
+        PRIMARY KEY (tenant, type, patient_id, id)
       );
       CREATE INDEX resource_compartment_resource ON resource_compartment (tenant, type, id);
       INSERT INTO resource_compartment (tenant, patient_id, type, id)
