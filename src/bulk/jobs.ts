@@ -45,6 +45,8 @@ export interface NewJob {
   requestUrl: string;
   params: ExportParams;
   scope: string;
+  /** EXPORT_STORAGE of the server that took the kick-off: only workers writing there run the job. */
+  storage: string;
   members?: string[];
 }
 
@@ -59,14 +61,15 @@ export interface NewJob {
 export async function createJob(client: pg.PoolClient, job: NewJob): Promise<{ transactionTime: Date }> {
   const { rows: t } = await client.query<{ tt: Date }>('SELECT clock_timestamp() AS tt');
   await client.query(
-    `INSERT INTO export_job (id, tenant, client_id, level, request_url, params, scope, transaction_time, waits_for)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, ARRAY(
+    `INSERT INTO export_job (id, tenant, client_id, level, request_url, params, scope, transaction_time, storage, waits_for)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, ARRAY(
        -- backend_xid is a 32-bit xid; widen it to an xid8 with the current epoch.
-       SELECT (CASE WHEN a.x > (c.v & 4294967295) THEN (c.v >> 32) - 1 ELSE c.v >> 32 END * 4294967296 + a.x)::text::xid8
+       -- (the 32-bit distance from the snapshot's xmax, taken as signed, places it in its epoch)
+       SELECT (c.v + (a.x - (c.v & 4294967295) + 6442450944) % 4294967296 - 2147483648)::text::xid8
          FROM (SELECT backend_xid::text::bigint AS x FROM pg_stat_activity
                 WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()) a,
               (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS v) c))`,
-    [job.id, job.tenant, job.clientId, job.params.level, job.requestUrl, JSON.stringify(job.params), job.scope, t[0].tt],
+    [job.id, job.tenant, job.clientId, job.params.level, job.requestUrl, JSON.stringify(job.params), job.scope, t[0].tt, job.storage],
   );
   if (job.members?.length) {
     await client.query('INSERT INTO export_member (job_id, patient_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING', [job.id, job.members]);
@@ -146,20 +149,22 @@ export interface ClaimedUnit extends Unit {
 }
 
 /**
- * Claims the next runnable unit: of an active job whose kick-off snapshot has no transaction
- * left in flight, pending or with an expired lease; oldest job first.
+ * Claims the next runnable unit: of an active job written to this worker's storage (the API
+ * serving its files reads the same one), none of whose kick-off transactions is still in
+ * flight; pending, or running with an expired lease; oldest job first.
  */
-export async function claimUnit(db: pg.Pool, owner: string, leaseSeconds: number): Promise<ClaimedUnit | undefined> {
+export async function claimUnit(db: pg.Pool, owner: string, leaseSeconds: number, storage: string): Promise<ClaimedUnit | undefined> {
   const { rows } = await db.query<{ job_id: string; seq: number; kind: UnitKind; type: string | null; lo: string | null; hi: string | null; attempts: number }>(
     `UPDATE export_unit u SET state = 'running', lease_owner = $1, lease_expires = clock_timestamp() + make_interval(secs => $2), attempts = u.attempts + 1
       WHERE (u.job_id, u.seq) = (
         SELECT c.job_id, c.seq FROM export_unit c JOIN export_job j ON j.id = c.job_id
-         WHERE j.state = 'active' AND NOT EXISTS (SELECT 1 FROM unnest(j.waits_for) w(x) WHERE pg_xact_status(w.x) = 'in progress')
+         WHERE j.state = 'active' AND j.storage = $3
+           AND NOT EXISTS (SELECT 1 FROM unnest(j.waits_for) w(x) WHERE NOT pg_visible_in_snapshot(w.x, pg_current_snapshot()))
            AND (c.state = 'pending' OR (c.state = 'running' AND c.lease_expires < clock_timestamp()))
          ORDER BY j.created_at, c.seq
          LIMIT 1 FOR UPDATE OF c SKIP LOCKED)
       RETURNING u.job_id, u.seq, u.kind, u.type, u.lo, u.hi, u.attempts`,
-    [owner, leaseSeconds],
+    [owner, leaseSeconds, storage],
   );
   const u = rows[0];
   if (!u) return undefined;

@@ -128,7 +128,7 @@ export async function kickOff(ctx: TenantContext, req: KickoffRequest, onQueued?
         ctx.config.export.retryAfterSeconds * 5,
       );
     }
-    await createJob(client, { id: job.id, tenant: ctx.tenant, clientId: access.clientId, requestUrl: req.requestUrl, params, scope: access.scopeText, members });
+    await createJob(client, { id: job.id, tenant: ctx.tenant, clientId: access.clientId, requestUrl: req.requestUrl, params, scope: access.scopeText, storage: ctx.config.export.storage, members });
   });
   onQueued?.();
   const location = statusUrl(ctx.base, job.id);

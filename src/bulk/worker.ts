@@ -92,7 +92,7 @@ export class ExportWorkers {
     while (!this.stopping) {
       let unit: ClaimedUnit | undefined;
       try {
-        unit = await claimUnit(this.opts.pool, this.owner, this.opts.config.leaseSeconds);
+        unit = await claimUnit(this.opts.pool, this.owner, this.opts.config.leaseSeconds, this.opts.config.storage);
       } catch (err) {
         if (!this.stopping) this.opts.log.warn({ err }, 'export worker could not claim a unit');
       }

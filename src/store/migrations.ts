@@ -189,6 +189,8 @@ export const migrations: Migration[] = [
         -- the token's scopes at kick-off: what the job may export
         scope text NOT NULL,
         transaction_time timestamptz NOT NULL,
+        -- EXPORT_STORAGE of the kick-off: workers writing elsewhere leave the job alone
+        storage text NOT NULL,
         -- write transactions of this database in flight at kick-off: they must end before
         -- the job reads, so every write stamped before transactionTime is seen (KO-44)
         waits_for xid8[] NOT NULL DEFAULT '{}',
