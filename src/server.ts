@@ -196,7 +196,7 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
           reply.code(204).headers({ 'Access-Control-Allow-Origin': '*', 'Access-Control-Allow-Methods': 'GET, OPTIONS', 'Access-Control-Allow-Headers': 'Authorization, Accept, Content-Type' }).send(),
         );
       }
-      registerBulkRoutes(fhir, { tctx: tctx as never, storage, onQueued: () => workers?.poke(), redirect: config.export.s3Redirect });
+      registerBulkRoutes(fhir, { tctx: tctx as never, storage, onQueued: () => workers?.poke() });
       fhir.get('/_history', async (req: Req, reply) => sendFhir(reply, await history(tctx(req), {}, req.query as HistoryParams)));
       fhir.post('/', async (req: Req, reply) => {
         if (nonJsonBody(req)) throw new UnsupportedMediaTypeError('Send the Bundle as application/fhir+json');

@@ -25,8 +25,6 @@ export interface BulkRouteOptions {
   tctx: (req: Req) => TenantContext;
   storage: ExportStorage;
   onQueued: () => void;
-  /** Redirect downloads to presigned URLs when the storage has them (EXPORT_S3_REDIRECT). */
-  redirect: boolean;
 }
 
 /** `Prefer` as one token list, repeated headers merged (KO-11, KO-12). */
@@ -99,7 +97,7 @@ export function registerBulkRoutes(fhir: FastifyInstance, opts: BulkRouteOptions
     const ctx = tctx(req);
     const { job, file } = await exportFile(ctx, req.params.job!, req.params.name!);
     const key = `${jobPrefix(ctx.tenant, job.id)}/${file.name}`;
-    if (opts.redirect && opts.storage.presignedUrl) {
+    if (ctx.config.export.s3Redirect && opts.storage.presignedUrl) {
       // The token was checked above; the object store serves the bytes (DL-09).
       return reply.code(302).header('Location', await opts.storage.presignedUrl(key, 300)).header('Cache-Control', 'no-store').send();
     }
