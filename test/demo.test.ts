@@ -24,7 +24,7 @@ function startDemo(env: NodeJS.ProcessEnv, children: ChildProcess[]): Promise<{ 
     child.stderr!.on('data', (d) => (stderr += d));
     child.stdout!.on('data', (d) => {
       stdout += d;
-      if (/ExplanationOfBenefit\?patient/.test(stdout)) resolve({ child, stdout, stderr });
+      if (/--out \.\/demo-export/.test(stdout)) resolve({ child, stdout, stderr });
     });
     child.on('exit', (code) => reject(new Error(`serve --demo exited with ${code}: ${stderr}`)));
   });
@@ -62,6 +62,19 @@ describe('npm start (serve --demo)', () => {
     const bundle = (await res.json()) as { entry: { resource: { resourceType: string }; search: { mode: string } }[] };
     assert.ok(bundle.entry.some((e) => e.resource.resourceType === 'ExplanationOfBenefit' && e.search.mode === 'match'));
     assert.ok(bundle.entry.some((e) => e.resource.resourceType === 'Coverage' && e.search.mode === 'include'));
+    // The printed export command pulls a population into ./demo-export (#6).
+    const exportLine = /npx payer-fhir (export .*)$/m.exec(first.stdout)![1];
+    const exportArgs = exportLine.split(/\s+/);
+    const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'payer-fhir-demo-export-'));
+    try {
+      await run(process.execPath, [bin, ...exportArgs], { env, cwd });
+      const manifest = JSON.parse(fs.readFileSync(path.join(cwd, 'demo-export', 'manifest.json'), 'utf8'));
+      const patients = manifest.output.filter((o: { type: string }) => o.type === 'Patient');
+      assert.ok(patients.length > 0, 'the export holds Patient files');
+      for (const o of patients) assert.ok(fs.statSync(path.join(cwd, 'demo-export', o.url.split('/').pop())).size > 0);
+    } finally {
+      fs.rmSync(cwd, { recursive: true, force: true });
+    }
     first.child.kill('SIGTERM');
     assert.equal(await exited(first.child), 0);
 

@@ -22,6 +22,21 @@ interface DemoClient {
   private_key: string;
 }
 
+/** The `payer-fhir export` command the banner prints (and the demo test runs). */
+export function exportCommand(config: Config, info: { client_id: string; private_key: string }, group: string | undefined): string {
+  const level = group ? `--group ${group}` : '--patient-level';
+  return `npx payer-fhir export --base ${fhirBase(config.publicUrl, DEMO_TENANT)} --token-url ${tokenUrl(config.publicUrl, DEMO_TENANT)} --client-id ${info.client_id} --key ${info.private_key} ${level} --out ./demo-export`;
+}
+
+/** A Group of the demo plan to export: the diabetes registry when the seed made one. */
+async function demoGroup(pool: pg.Pool): Promise<string | undefined> {
+  const { rows } = await pool.query<{ id: string }>(
+    `SELECT id FROM resource WHERE tenant = $1 AND type = 'Group' AND NOT deleted ORDER BY (id = 'cohort-diabetes') DESC, id LIMIT 1`,
+    [DEMO_TENANT],
+  );
+  return rows[0]?.id;
+}
+
 export async function ensureDemo(pool: pg.Pool, config: Config, log: (msg: string) => void = () => {}): Promise<string> {
   await addTenant(pool, DEMO_TENANT);
   // Seeded once: a second start finds the members and is ready in seconds.
@@ -57,6 +72,9 @@ export async function ensureDemo(pool: pg.Pool, config: Config, log: (msg: strin
     `  curl -s -X POST -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/fhir+json" -d '{"resourceType":"Patient","name":[{"family":"Demo"}]}' ${base}/Patient`,
     `  curl -s -H "Authorization: Bearer $TOKEN" "${base}/Patient?_count=5"`,
     `  curl -s -H "Authorization: Bearer $TOKEN" "${base}/ExplanationOfBenefit?patient=pt-000001&_include=ExplanationOfBenefit:coverage"`,
+    '',
+    'Export a population (Bulk Data) into ./demo-export:',
+    `  ${exportCommand(config, info, await demoGroup(pool))}`,
     '',
   ].join('\n');
 }

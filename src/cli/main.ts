@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { createRequire } from 'node:module';
 import { registerClients } from './clients.js';
+import { registerExport } from './export.js';
 import { registerImport } from './import.js';
 import { registerKeys } from './keys.js';
 import { registerReindex } from './reindex.js';
@@ -28,6 +29,7 @@ export async function main(argv: string[]): Promise<void> {
   registerClients(program);
   registerKeys(program);
   registerToken(program);
+  registerExport(program);
   registerReindex(program);
   try {
     await program.parseAsync(argv);
