@@ -98,6 +98,15 @@ describe('bulk export conformance rows', () => {
     assert.equal(copies[0].meta.versionId, String(Number(patient.meta.versionId) + 2));
   });
 
+  it('values travel safely into the export statement: a quote in a _typeFilter value matches literally', async () => {
+    const put = await http(`${base}/Patient/obrien`, { method: 'PUT', body: { resourceType: 'Patient', id: 'obrien', name: [{ family: "O'Brien" }] } });
+    assert.equal(put.status, 201);
+    const { byType } = await runExport(`${base}/$export?_type=Patient&_typeFilter=${encodeURIComponent("Patient?family:exact=O'Brien")}`);
+    assert.deepEqual(refs(byType.get('Patient')!), ['Patient/obrien']);
+    const none = await runExport(`${base}/$export?_type=Patient&_typeFilter=${encodeURIComponent("Patient?family=x' OR 'a'='a")}`);
+    assert.deepEqual(none.manifest.output, []);
+  });
+
   it('ST-12: repeated polls of a finished job return the same manifest', async () => {
     const k = await kickOff(`${base}/$export?_type=Condition,Encounter`);
     const first = await poll(k.headers.get('content-location')!);

@@ -75,6 +75,8 @@ async function patientRanges(db: pg.Pool, job: JobSpec, size: number): Promise<[
 }
 
 export async function planUnits(db: pg.Pool, job: JobSpec, cfg: ExportConfig): Promise<PlannedUnit[]> {
+  // Fresh statistics for the member lists, so unit statements join them sensibly.
+  if (hasMembers(job)) await db.query('ANALYZE export_member');
   const types = await exportTypes(db, job);
   const units: PlannedUnit[] = [];
   const level = job.params.level;

@@ -32,22 +32,30 @@ export function jobPrefix(tenant: string, jobId: string): string {
   return `${tenant}/${jobId}`;
 }
 
-/** A PostgreSQL array literal for a text[] setting. */
+/** A PostgreSQL array literal (text form) for a text[] value. */
 function arrayLiteral(items: unknown[]): string {
   return `{${items.map((s) => `"${String(s).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
 }
 
 /**
- * COPY takes no bind parameters, so each `$n` becomes a transaction-local setting read with
- * current_setting(): values still never enter the SQL text.
+ * COPY takes no bind parameters, so each `$n` becomes a literal, quoted by the driver's
+ * escapeLiteral (the same quoting rules PostgreSQL documents for literals). Literals rather
+ * than settings read with current_setting() matter: the planner sees the real tenant, type
+ * and key range and estimates them, instead of guessing and choosing nested loops over
+ * whole tables.
  */
-async function bindAsSettings(client: pg.PoolClient, st: Statement): Promise<string> {
-  for (let i = 0; i < st.values.length; i++) {
-    const v = st.values[i];
-    const text = v instanceof Date ? v.toISOString() : Array.isArray(v) ? arrayLiteral(v) : String(v);
-    await client.query('SELECT set_config($1, $2, true)', [`payer_export.p${i + 1}`, text]);
-  }
-  return st.sql.replace(/\$(\d+)/g, (_, n: string) => `current_setting('payer_export.p${n}')`);
+function inlineLiterals(client: pg.PoolClient, st: Statement): string {
+  const literal = (v: unknown): string => {
+    if (v instanceof Date) return client.escapeLiteral(v.toISOString());
+    if (Array.isArray(v)) return client.escapeLiteral(arrayLiteral(v));
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) throw new Error('non-finite number in an export statement');
+      return String(v);
+    }
+    if (typeof v === 'string') return client.escapeLiteral(v);
+    throw new Error(`unsupported value in an export statement: ${typeof v}`);
+  };
+  return st.sql.replace(/\$(\d+)/g, (_, n: string) => literal(st.values[Number(n) - 1]));
 }
 
 /** Streams the statement's rows as lines ('\n'-terminated; columns separated by \x02) to `onLines`. */
@@ -56,7 +64,7 @@ async function copyLines(ctx: RunContext, st: Statement, signal: AbortSignal, on
   try {
     await client.query('BEGIN READ ONLY');
     await client.query('SET LOCAL statement_timeout = 0');
-    const sql = await bindAsSettings(client, st);
+    const sql = inlineLiterals(client, st);
     // CSV with control characters as delimiter and quote: stored JSON never contains a raw
     // control character, so nothing is quoted or escaped and each row is its JSON verbatim.
     const stream = client.query(copyTo(`COPY (${sql}) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`));
