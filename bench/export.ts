@@ -65,6 +65,7 @@ async function copyLimit(pool: pg.Pool, tenant: string, dir: string): Promise<{ 
   const client = await pool.connect();
   try {
     const file = path.join(dir, 'copy-limit.ndjson');
+    await client.query('SET statement_timeout = 0');
     const started = performance.now();
     const t = client.escapeLiteral(tenant);
     await pipeline(client.query(copyTo(`COPY (SELECT content FROM resource WHERE tenant = ${t} AND NOT deleted) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`)), fs.createWriteStream(file));
