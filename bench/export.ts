@@ -126,7 +126,7 @@ async function token(pool: pg.Pool, origin: string, tenant: string, scope = 'sys
 }
 
 /** Kick-off to complete manifest, polling at the Retry-After asked; resources and bytes written. */
-async function timeExport(pool: pg.Pool, url: string, bearer: string): Promise<{ seconds: number; resources: number; bytes: number }> {
+async function timeExport(pool: pg.Pool, url: string, bearer: string): Promise<{ seconds: number; jobSeconds: number; resources: number; bytes: number }> {
   const headers = { authorization: `Bearer ${bearer}`, accept: 'application/fhir+json', prefer: 'respond-async' };
   const started = performance.now();
   const k = await fetch(url, { headers });
@@ -138,9 +138,15 @@ async function timeExport(pool: pg.Pool, url: string, bearer: string): Promise<{
       const seconds = (performance.now() - started) / 1000;
       const manifest = (await r.json()) as { output: { count: number }[] };
       const jobId = status.split('/').pop()!;
-      const { rows } = await pool.query<{ b: string }>('SELECT coalesce(sum(bytes), 0) AS b FROM export_file WHERE job_id = $1', [jobId]);
+      const { rows } = await pool.query<{ b: string; s: number }>(
+        `SELECT coalesce((SELECT sum(bytes) FROM export_file WHERE job_id = $1), 0) AS b,
+                (SELECT extract(epoch FROM completed_at - created_at)::float8 FROM export_job WHERE id = $1) AS s`,
+        [jobId],
+      );
+      // The job's own time (kick-off to last unit), without the client's polling interval.
+      const jobSeconds = rows[0].s;
       await fetch(status, { method: 'DELETE', headers: { authorization: `Bearer ${bearer}` } });
-      return { seconds, resources: manifest.output.reduce((n, o) => n + o.count, 0), bytes: Number(rows[0].b) };
+      return { seconds, jobSeconds, resources: manifest.output.reduce((n, o) => n + o.count, 0), bytes: Number(rows[0].b) };
     }
     if (r.status !== 202) throw new Error(`status ${r.status}: ${await r.text()}`);
     await sleep(Math.min(1000, Number(r.headers.get('retry-after') ?? 1) * 1000));
@@ -158,7 +164,7 @@ async function main(): Promise<void> {
     const small = await ensureSeeded(db.pool, Math.max(1, Math.round(MEMBERS / 4)));
     const large = await ensureSeeded(db.pool, MEMBERS);
     const rss: Record<string, number> = {};
-    let system1x: { seconds: number; resources: number; bytes: number } | undefined;
+    let system1x: { seconds: number; jobSeconds: number; resources: number; bytes: number } | undefined;
     for (const [label, data] of [['1×', small], ['4×', large]] as const) {
       const limit = await copyLimit(db.pool, data.tenant, storage);
       row(`COPY limit ${label}`, data.resources, limit.seconds, limit.bytes);
@@ -185,7 +191,7 @@ async function main(): Promise<void> {
         if (put.status >= 300) throw new Error(`Group PUT ${put.status}: ${await put.text()}`);
         const group = await timeExport(db.pool, `${base}/Group/bench-tenth/$export`, bearer);
         row('Group export, 10% of members', group.resources, group.seconds, group.bytes);
-        figures.push(figure('Group (10% of members) time / system time (goal ≈ 0.1)', group.seconds, 's', run.seconds));
+        figures.push(figure('Group (10% of members) job time / system job time (goal ≈ 0.1)', group.jobSeconds, 's', run.jobSeconds));
       }
       await stop(serve.child);
     }
