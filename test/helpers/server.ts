@@ -3,6 +3,9 @@
  * given by DATABASE_URL (test/run.js provides one), with a fresh tenant per call.
  */
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import net from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from '../../src/config.js';
@@ -47,6 +50,13 @@ export async function startServer(overrides: Partial<Config> = {}, opts: { worke
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
   const config = loadConfig({ ...process.env, PORT: String(port), PUBLIC_URL: origin, LOG_LEVEL: 'silent' }, overrides);
+  // Export files in a folder of this server's own: workers only run jobs of their storage, so
+  // test servers running side by side never run (or hold back) each other's exports.
+  let exportDir: string | undefined;
+  if (!overrides.export?.storage || overrides.export.storage === loadConfig().export.storage) {
+    exportDir = fs.mkdtempSync(path.join(os.tmpdir(), 'payer-fhir-test-exports-'));
+    config.export = { ...config.export, storage: `file:${exportDir}` };
+  }
   const db = await openDatabase(config);
   const app = await buildServer(config, db.pool, { logger: false, workers: opts.workers ?? 0 });
   await app.listen({ port, host: '127.0.0.1' });
@@ -66,6 +76,7 @@ export async function startServer(overrides: Partial<Config> = {}, opts: { worke
     async close() {
       await app.close();
       await db.close();
+      if (exportDir) fs.rmSync(exportDir, { recursive: true, force: true });
     },
   };
 }
