@@ -54,25 +54,42 @@ export class S3Storage implements ExportStorage {
       partSize: 8 * 1024 * 1024,
       queueSize: 2,
     });
+    let failure: unknown;
     const done = upload.done();
-    // Surfaced by end(); without this handler an abort would be an unhandled rejection.
-    done.catch(() => undefined);
+    // Once the upload has failed nobody reads the body again: close it so a write waiting
+    // for 'drain' wakes up and sees the failure instead of waiting forever.
+    const settled = done.then(
+      () => undefined,
+      (err) => {
+        failure ??= err;
+        body.destroy();
+      },
+    );
     return {
       write: (chunk) =>
         new Promise<void>((resolve, reject) => {
-          if (body.write(chunk)) resolve();
-          else {
-            body.once('drain', resolve);
-            done.catch(reject);
-          }
+          if (failure !== undefined || body.destroyed) return reject(failure ?? new Error('export upload closed'));
+          if (body.write(chunk)) return resolve();
+          // Backpressure: lib-storage reads on only as parts are sent.
+          const wake = () => {
+            body.off('drain', wake).off('close', wake);
+            if (failure !== undefined || body.destroyed) reject(failure ?? new Error('export upload closed'));
+            else resolve();
+          };
+          body.on('drain', wake).on('close', wake);
         }),
       end: async () => {
         body.end();
         await done;
       },
       abort: async () => {
-        await upload.abort().catch(() => undefined);
+        // Not upload.abort(): that rejects done() at once while the upload goes on in the
+        // background and sends AbortMultipartUpload later. Ending the body early fails the
+        // upload from inside, so lib-storage aborts the multipart upload itself, and we wait
+        // for that: when abort() returns, nothing is in flight and no object was completed.
+        failure ??= new Error('export upload aborted');
         body.destroy();
+        await settled;
       },
     };
   }
@@ -107,7 +124,12 @@ export class S3Storage implements ExportStorage {
     do {
       const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: folder, ContinuationToken: token }));
       const keys = (page.Contents ?? []).map((o) => ({ Key: o.Key! }));
-      if (keys.length) await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys, Quiet: true } }));
+      if (keys.length) {
+        const res = await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys, Quiet: true } }));
+        // A 200 can still list keys that were not deleted; throwing keeps the job row, so the
+        // next sweep retries instead of forgetting the objects.
+        if (res.Errors?.length) throw new Error(`could not delete ${res.Errors.length} export objects, e.g. ${res.Errors[0].Key}: ${res.Errors[0].Code}`);
+      }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
   }
