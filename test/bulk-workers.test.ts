@@ -160,10 +160,13 @@ describe('export workers: crash resume, sharing, retention', () => {
     await stopped(w);
     const sweeper = startWorker(storageDir);
     children.push(sweeper);
-    for (let i = 0; i < 500 && fs.existsSync(jobDir); i++) await sleep(20);
+    // The sweep removes files first, then the rows: wait for both.
+    const jobRows = async () => (await server.db.pool.query('SELECT 1 FROM export_job WHERE id = $1', [jobId])).rows.length;
+    for (let i = 0; i < 500 && (fs.existsSync(jobDir) || (await jobRows()) > 0); i++) await sleep(20);
     assert.equal(fs.existsSync(jobDir), false, 'files deleted');
-    const { rows } = await server.db.pool.query('SELECT 1 FROM export_job WHERE id = $1', [jobId]);
-    assert.equal(rows.length, 0, 'job rows deleted');
+    assert.equal(await jobRows(), 0, 'job rows deleted');
+    const units = await server.db.pool.query('SELECT 1 FROM export_unit WHERE job_id = $1 UNION ALL SELECT 1 FROM export_file WHERE job_id = $1', [jobId]);
+    assert.equal(units.rows.length, 0, 'unit and file rows deleted with the job');
     sweeper.kill('SIGTERM');
     await stopped(sweeper);
   });

@@ -274,9 +274,16 @@ export async function releaseUnit(db: pg.Pool, unit: ClaimedUnit, owner: string)
   );
 }
 
-/** Jobs past their expiry (cancelled ones once their grace time is over), oldest first. */
-export async function expiredJobs(db: pg.Pool, limit = 100): Promise<{ id: string; tenant: string }[]> {
-  const { rows } = await db.query<{ id: string; tenant: string }>('SELECT id, tenant FROM export_job WHERE expires_at < clock_timestamp() ORDER BY expires_at LIMIT $1', [limit]);
+/**
+ * Jobs past their expiry (cancelled ones once their grace time is over), oldest first — only
+ * those whose files live in `storage`: a process writing elsewhere cannot delete their files,
+ * and deleting the row alone would orphan them.
+ */
+export async function expiredJobs(db: pg.Pool, storage: string, limit = 100): Promise<{ id: string; tenant: string }[]> {
+  const { rows } = await db.query<{ id: string; tenant: string }>(
+    'SELECT id, tenant FROM export_job WHERE expires_at < clock_timestamp() AND storage = $1 ORDER BY expires_at LIMIT $2',
+    [storage, limit],
+  );
   return rows;
 }
 

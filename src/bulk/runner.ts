@@ -116,8 +116,13 @@ export async function runUnit(ctx: RunContext, unit: ClaimedUnit, signal: AbortS
       const lines = job.params.ignored.map((d) =>
         JSON.stringify(operationOutcome([{ severity: 'warning', code: 'not-supported', diagnostics: `Ignored ${d} (Prefer: handling=lenient)` }])),
       );
-      await parts.write(Buffer.from(`${lines.join('\n')}\n`));
-      for (const f of await parts.finish()) files.push({ ...f, kind: 'error', type: 'OperationOutcome' });
+      try {
+        await parts.write(Buffer.from(`${lines.join('\n')}\n`));
+        for (const f of await parts.finish()) files.push({ ...f, kind: 'error', type: 'OperationOutcome' });
+      } catch (err) {
+        await parts.abort();
+        throw err;
+      }
     }
     return { files, resources: 0, units };
   }

@@ -68,14 +68,23 @@ export class ExportWorkers {
     await Promise.allSettled(this.loops);
   }
 
-  /** Deletes expired jobs' files, then their rows (files first: a row left behind is retried). */
+  /**
+   * Deletes expired jobs' files, then their rows (files first: a row left behind is retried).
+   * One job whose files cannot be removed does not hold back the others.
+   */
   async sweep(): Promise<number> {
-    const jobs = await expiredJobs(this.opts.pool);
+    const jobs = await expiredJobs(this.opts.pool, this.opts.config.storage);
+    let removed = 0;
     for (const j of jobs) {
-      await this.opts.storage.removePrefix(jobPrefix(j.tenant, j.id));
-      await deleteJob(this.opts.pool, j.id);
+      try {
+        await this.opts.storage.removePrefix(jobPrefix(j.tenant, j.id));
+        await deleteJob(this.opts.pool, j.id);
+        removed++;
+      } catch (err) {
+        this.opts.log.warn({ err, job: j.id }, 'expired export job could not be removed; retried at the next sweep');
+      }
     }
-    return jobs.length;
+    return removed;
   }
 
   private async idle(): Promise<void> {
