@@ -1,0 +1,60 @@
+/**
+ * Names the interaction a request performs, from its method and matched route. Audit
+ * records, metrics labels and rate-limit exemptions all use this one classification, so a
+ * report, a dashboard and a limit always agree on what "a search" or "a download" is.
+ */
+import { FHIR_BASE_PATH } from './urls.js';
+
+export type Interaction =
+  | 'token'
+  | 'discovery'
+  | 'capabilities'
+  | 'read'
+  | 'vread'
+  | 'history'
+  | 'search'
+  | 'create'
+  | 'update'
+  | 'delete'
+  | 'batch'
+  | 'export-kickoff'
+  | 'export-status'
+  | 'export-cancel'
+  | 'export-download'
+  | 'health'
+  | 'metrics'
+  | 'unknown';
+
+const TENANT_PREFIX = `${FHIR_BASE_PATH}/:tenant`;
+
+/**
+ * @param method the HTTP method
+ * @param route  the matched route pattern (`request.routeOptions.url`), undefined when no route matched
+ */
+export function interactionOf(method: string, route: string | undefined): Interaction {
+  if (!route) return 'unknown';
+  if (route.startsWith('/auth/') && route.endsWith('/token')) return 'token';
+  if (route === '/healthz' || route === '/readyz') return 'health';
+  if (route === '/metrics') return 'metrics';
+  if (!route.startsWith(TENANT_PREFIX)) return 'unknown';
+  const path = route.slice(TENANT_PREFIX.length) || '/';
+  if (path === '/metadata') return 'capabilities';
+  if (path === '/.well-known/smart-configuration') return 'discovery';
+  if (path.endsWith('/$export')) return 'export-kickoff';
+  if (path === '/$export-status/:job') return method === 'DELETE' ? 'export-cancel' : 'export-status';
+  if (path.startsWith('/$export-file/')) return 'export-download';
+  if (path.endsWith('/_history/:vid')) return 'vread';
+  if (path.endsWith('_history')) return 'history';
+  if (path === '/:type/_search') return 'search';
+  if (path === '/' || path === '/:type' || path === '/:type/:id/:compartmentType') {
+    if (method === 'GET') return 'search';
+    if (method === 'POST') return path === '/' ? 'batch' : 'create';
+    return 'unknown';
+  }
+  if (path === '/:type/:id') {
+    if (method === 'GET') return 'read';
+    if (method === 'PUT') return 'update';
+    if (method === 'DELETE') return 'delete';
+  }
+  return 'unknown';
+}
