@@ -36,6 +36,35 @@ export interface Config {
     maxCount: number;
   };
   export: ExportConfig;
+  audit: AuditConfig;
+  limits: LimitsConfig;
+}
+
+/** The audit trail (README: "Audit trail"). */
+export interface AuditConfig {
+  /** Off only for measuring its overhead (bench/load); a payer keeps it on. */
+  enabled: boolean;
+  /** Records are appended in a batch every this many milliseconds: the loss window on a crash. */
+  flushMs: number;
+  /** Records waiting for the database beyond which new requests are refused (503). */
+  maxBuffered: number;
+  /** Records older than this many days are removed (0 = kept forever). */
+  retentionDays: number;
+}
+
+/** Rate limits and network controls (README: "Rate limits"). */
+export interface LimitsConfig {
+  /** Requests per second per client, and its burst, unless the client has its own. */
+  clientRate: number;
+  clientBurst: number;
+  /** Requests per second and burst for a whole tenant (0 = no tenant limit). */
+  tenantRate: number;
+  tenantBurst: number;
+  /** Token requests per minute per client id and per source address (credential stuffing). */
+  tokenPerMinuteClient: number;
+  tokenPerMinuteIp: number;
+  /** Fastify trustProxy: false, true, a hop count or a list of proxy addresses/CIDRs. */
+  trustProxy: boolean | number | string[];
 }
 
 /** Bulk export settings (README: "Bulk export"). */
@@ -66,6 +95,22 @@ export interface ExportConfig {
   manifestPageSize: number;
   /** Downloads from S3 storage answer 302 to a presigned URL after the token check. */
   s3Redirect: boolean;
+}
+
+function num(name: string, fallback: number, env: NodeJS.ProcessEnv): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`Environment variable ${name} must be a non-negative number, got "${raw}"`);
+  return n;
+}
+
+/** TRUST_PROXY: unset/false, true, a hop count, or a comma-separated list of addresses/CIDRs. */
+function trustProxy(raw: string | undefined): boolean | number | string[] {
+  if (!raw || raw === 'false') return false;
+  if (raw === 'true') return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  return raw.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
 function int(name: string, fallback: number, env: NodeJS.ProcessEnv): number {
@@ -124,6 +169,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       workers: int('EXPORT_WORKERS', 2, env),
       manifestPageSize: Math.max(1, int('EXPORT_MANIFEST_PAGE_SIZE', 1000, env)),
       s3Redirect: env.EXPORT_S3_REDIRECT === 'true',
+    },
+    audit: {
+      enabled: env.AUDIT_ENABLED !== 'false',
+      flushMs: Math.max(5, int('AUDIT_FLUSH_MS', 100, env)),
+      maxBuffered: Math.max(100, int('AUDIT_BUFFER_MAX', 50_000, env)),
+      retentionDays: int('AUDIT_RETENTION_DAYS', 2190, env),
+    },
+    limits: {
+      clientRate: num('RATE_LIMIT_CLIENT', 50, env),
+      clientBurst: Math.max(1, int('RATE_LIMIT_CLIENT_BURST', 100, env)),
+      tenantRate: num('RATE_LIMIT_TENANT', 0, env),
+      tenantBurst: Math.max(1, int('RATE_LIMIT_TENANT_BURST', 1000, env)),
+      tokenPerMinuteClient: Math.max(1, int('TOKEN_RATE_LIMIT_CLIENT', 60, env)),
+      tokenPerMinuteIp: Math.max(1, int('TOKEN_RATE_LIMIT_IP', 300, env)),
+      trustProxy: trustProxy(env.TRUST_PROXY),
     },
   };
   return { ...base, ...overrides };

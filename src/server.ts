@@ -32,12 +32,19 @@ import { parseEtag } from './interactions/respond.js';
 import { warmUpValidation } from './fhir/validation.js';
 import { update } from './interactions/update.js';
 import { TenantDirectory } from './tenancy/tenants.js';
+import { noteClient, noteTenant, registerAuditHooks } from './audit/hooks.js';
+import { AuditLog } from './audit/log.js';
+import { readAuditEvent, searchAuditEvents } from './audit/search.js';
 
 const JSON_BODY_TYPES = ['application/fhir+json', 'application/json', 'application/json+fhir'];
 
 type Params = { tenant: string; type: string; id: string; vid: string };
 
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** The audit writer (undefined when AUDIT_ENABLED=false). */
+    auditLog: import('./audit/log.js').AuditLog | undefined;
+  }
   interface FastifyRequest {
     /** The authenticated caller's grants, set by the FHIR routes' auth hook. */
     access?: import('./auth/access.js').Access;
@@ -130,6 +137,17 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
   workers?.start();
   app.addHook('onClose', async () => workers?.stop());
 
+  const audit = config.audit.enabled
+    ? new AuditLog(pool, { flushMs: config.audit.flushMs, maxBuffered: config.audit.maxBuffered, retentionDays: config.audit.retentionDays, log: app.log })
+    : undefined;
+  if (audit) {
+    audit.start();
+    registerAuditHooks(app, audit);
+    // Flushes what is still buffered once the server has stopped taking requests.
+    app.addHook('onClose', async () => audit.stop());
+  }
+  app.decorate('auditLog', audit);
+
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(JSON_BODY_TYPES, { parseAs: 'string' }, (_req, body, done) => {
     try {
@@ -172,12 +190,14 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
 
       fhir.addHook('onRequest', async (req: Req, reply) => {
         await tenants.require(req.params.tenant);
+        noteTenant(req, req.params.tenant);
         const path = req.routeOptions.url?.slice(`${FHIR_BASE_PATH}/:tenant`.length) ?? '';
         if (PUBLIC_ROUTES.has(path)) {
           reply.header('Access-Control-Allow-Origin', '*');
         } else {
           const base = fhirBase(config.publicUrl, req.params.tenant);
           req.access = await bearer.authenticate(req.headers.authorization, { tenant: req.params.tenant, base, issuer: tokenIssuer(config.publicUrl, req.params.tenant) });
+          noteClient(req, req.access.clientId);
         }
         // A Binary read or vread may be answered in its own content type, so it negotiates Accept
         // itself (see interactions/read.ts); `_format` only ever names FHIR JSON.
@@ -196,6 +216,23 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
           reply.code(204).headers({ 'Access-Control-Allow-Origin': '*', 'Access-Control-Allow-Methods': 'GET, OPTIONS', 'Access-Control-Allow-Headers': 'Authorization, Accept, Content-Type' }).send(),
         );
       }
+      // The audit trail, read-only (AuditEvent is written by the server, never by clients).
+      fhir.get('/AuditEvent', async (req: Req, reply) => sendFhir(reply, await searchAuditEvents(tctx(req), searchPairs(req), strictHandling(req))));
+      fhir.get('/AuditEvent/:id', async (req: Req, reply) => sendFhir(reply, await readAuditEvent(tctx(req), req.params.id)));
+      fhir.route({
+        method: ['POST', 'PUT', 'DELETE', 'PATCH'],
+        url: '/AuditEvent',
+        handler: async () => {
+          throw new MethodNotAllowedError('The audit trail is written by the server only', ['GET']);
+        },
+      });
+      fhir.route({
+        method: ['PUT', 'DELETE', 'PATCH'],
+        url: '/AuditEvent/:id',
+        handler: async () => {
+          throw new MethodNotAllowedError('The audit trail is written by the server only', ['GET']);
+        },
+      });
       registerBulkRoutes(fhir, { tctx: tctx as never, storage, onQueued: () => workers?.poke() });
       fhir.get('/_history', async (req: Req, reply) => sendFhir(reply, await history(tctx(req), {}, req.query as HistoryParams)));
       fhir.post('/', async (req: Req, reply) => {

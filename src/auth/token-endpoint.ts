@@ -5,6 +5,8 @@
  * `Pragma: no-cache`; the error matrix E1–E13 decides status and code.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { decodeJwt } from 'jose';
+import { noteClient, noteFailure, noteTenant } from '../audit/hooks.js';
 import type pg from 'pg';
 import type { Config } from '../config.js';
 import { fhirBase, tokenUrl } from '../http/urls.js';
@@ -62,6 +64,24 @@ async function authenticateSecret(deps: TokenDeps, tenant: string, clientId: str
   return client;
 }
 
+/**
+ * The client a token request claims to be (Basic id, client_id, or the assertion's unverified
+ * `sub`), for the audit record of a refused request; authentication decides who it really is.
+ */
+function claimedClient(authorization: string | undefined, form: Map<string, string>): string | undefined {
+  const basic = basicCredentials(authorization);
+  if (basic) return basic.id;
+  if (form.get('client_id')) return form.get('client_id');
+  const assertion = form.get('client_assertion');
+  if (!assertion) return undefined;
+  try {
+    const { sub, iss } = decodeJwt(assertion);
+    return typeof sub === 'string' ? sub : typeof iss === 'string' ? iss : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function basicCredentials(header: string | undefined): { id: string; secret: string } | undefined {
   const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? '');
   if (!m) return undefined;
@@ -78,7 +98,9 @@ function basicCredentials(header: string | undefined): { id: string; secret: str
 async function handleToken(deps: TokenDeps, req: FastifyRequest<{ Params: { tenant: string } }>): Promise<Record<string, unknown>> {
   const { tenant } = req.params;
   if (!(await tenantExists(deps.pool, tenant).catch(() => false))) throw new OAuthError(404, 'invalid_request', `Unknown tenant '${tenant}'`);
+  noteTenant(req, tenant);
   const form = parseForm(req);
+  noteClient(req, claimedClient(req.headers.authorization, form));
   const grantType = form.get('grant_type');
   if (!grantType) throw new OAuthError(400, 'invalid_request', 'grant_type is required'); // E3
   if (grantType !== 'client_credentials') throw new OAuthError(400, 'unsupported_grant_type', 'Only client_credentials is supported'); // E4
@@ -138,6 +160,7 @@ async function handleToken(deps: TokenDeps, req: FastifyRequest<{ Params: { tena
     scope: granted.text,
     ttlSeconds: ttl,
   });
+  noteClient(req, client.clientId);
   req.log.info({ tenant, clientId: client.clientId, scope: granted.text }, 'access token issued');
   return { access_token: accessToken, token_type: 'bearer', expires_in: ttl, scope: granted.text }; // TOK-72
 }
@@ -151,6 +174,7 @@ function sendOAuthError(req: FastifyRequest, reply: FastifyReply, err: unknown):
     req.log.error({ err }, 'token endpoint failure');
     e = new OAuthError(500, 'server_error', 'The token could not be issued; try again'); // E13
   }
+  noteFailure(req, `${e.error}: ${e.description}`);
   if (e.status < 500) req.log.info({ error: e.error, reason: e.description }, 'token request refused');
   return reply.code(e.status).headers({ ...NO_STORE, ...e.headers }).type('application/json').send({ error: e.error, error_description: e.description });
 }

@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidError, FhirError, UnsupportedMediaTypeError } from '../errors.js';
+import { noteResources } from '../audit/hooks.js';
 import { sendFhir } from '../http/reply.js';
 import { FHIR_BASE_PATH } from '../http/urls.js';
 import type { TenantContext } from '../interactions/context.js';
@@ -102,6 +103,7 @@ export function registerBulkRoutes(fhir: FastifyInstance, opts: BulkRouteOptions
       return reply.code(302).header('Location', await opts.storage.presignedUrl(key, 300)).header('Cache-Control', 'no-store').send();
     }
     const size = Number(file.bytes);
+    if (!req.headers.range) noteResources(req, Number(file.count));
     const range = byteRange(req.headers.range, size);
     if (range === 'invalid') {
       return reply.code(416).header('Content-Range', `bytes */${size}`).type('application/fhir+json').send(JSON.stringify({

@@ -4,6 +4,7 @@
  */
 import { Command } from 'commander';
 import { createRequire } from 'node:module';
+import { registerAudit } from './audit.js';
 import { registerClients } from './clients.js';
 import { registerExport } from './export.js';
 import { registerImport } from './import.js';
@@ -31,6 +32,7 @@ export async function main(argv: string[]): Promise<void> {
   registerToken(program);
   registerExport(program);
   registerReindex(program);
+  registerAudit(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

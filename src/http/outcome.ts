@@ -5,6 +5,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { FhirError, type Issue } from '../errors.js';
+import { noteFailure } from '../audit/hooks.js';
 import { FHIR_JSON_UTF8 } from './media.js';
 
 export function operationOutcome(issues: Issue[]): Record<string, unknown> {
@@ -58,6 +59,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: unk
   const { error, unexpected } = toFhirError(err);
   if (unexpected) request.log.error({ err }, 'unexpected error');
   else if (error.status >= 500) request.log.warn({ err }, 'request failed');
+  noteFailure(request, error.issues[0]?.diagnostics ?? `HTTP ${error.status}`);
   const issues = error.issues.map((i) => ({ ...i, diagnostics: error.status === 500 ? `${i.diagnostics} (request ${request.id})` : i.diagnostics }));
   return reply.code(error.status).headers(error.headers).type(FHIR_JSON_UTF8).send(JSON.stringify(operationOutcome(issues)));
 }

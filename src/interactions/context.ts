@@ -34,4 +34,6 @@ export interface FhirResponse {
   lastModified?: Date;
   location?: string;
   headers?: Record<string, string>;
+  /** Resources in the body, for the audit record (search matches and includes). */
+  resources?: number;
 }

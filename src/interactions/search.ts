@@ -122,5 +122,5 @@ export async function search(ctx: TenantContext, req: SearchRequest): Promise<Fh
     const outcome = operationOutcome(plan.ignored.map((d) => ({ severity: 'warning', code: 'not-supported', diagnostics: `Ignored ${d}` })));
     entries.push({ resourceJson: JSON.stringify(outcome), search: { mode: 'outcome' } });
   }
-  return { status: 200, body: bundleJson('searchset', entries, { link, total }) };
+  return { status: 200, body: bundleJson('searchset', entries, { link, total }), resources: entries.filter((e) => e.search?.mode !== 'outcome').length };
 }

@@ -9,6 +9,7 @@
  */
 import type pg from 'pg';
 import { patientCompartmentParams, patientCompartmentTypes } from '../fhir/compartment.js';
+import { auditAndLimits } from './migration-audit-limits.js';
 
 export interface Migration {
   version: number;
@@ -246,6 +247,7 @@ export const migrations: Migration[] = [
       );
     `,
   },
+  auditAndLimits,
 ];
 
 /** `(type, param)` SQL pairs of the Patient compartment definition, for the backfill. */

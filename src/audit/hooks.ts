@@ -1,0 +1,120 @@
+/**
+ * Fastify hooks that turn every request into an audit record: a note is opened when the
+ * request arrives, filled in along the way (tenant and client once known, resources
+ * returned, export job, failure reason), the body's bytes are counted as they are sent, and
+ * the record is handed to the audit log when the response is finished.
+ */
+import { PassThrough, type Readable } from 'node:stream';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { UnavailableError } from '../errors.js';
+import { interactionOf } from '../http/interaction.js';
+import type { AuditLog } from './log.js';
+import { SYSTEM_TENANT, type AuditRecord } from './record.js';
+
+export interface AuditNote {
+  at: Date;
+  started: bigint;
+  /** Set once the tenant is known to exist. */
+  tenant?: string;
+  clientId?: string;
+  resources?: number;
+  jobId?: string;
+  detail?: string;
+  bytes: number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    audit?: AuditNote;
+  }
+}
+
+const MAX_TEXT = 2_000;
+const clip = (s: string | undefined | null): string | null => (s ? (s.length > MAX_TEXT ? `${s.slice(0, MAX_TEXT)}…` : s) : null);
+
+/** Records, for the request's audit note, why it failed (never a secret: callers pass the public error text). */
+export function noteFailure(req: FastifyRequest, detail: string): void {
+  if (req.audit) req.audit.detail = detail;
+}
+
+export function noteTenant(req: FastifyRequest, tenant: string): void {
+  if (req.audit) req.audit.tenant = tenant;
+}
+
+export function noteClient(req: FastifyRequest, clientId: string | undefined): void {
+  if (req.audit && clientId) req.audit.clientId = clientId.slice(0, 200);
+}
+
+export function noteResources(req: FastifyRequest, n: number): void {
+  if (req.audit) req.audit.resources = n;
+}
+
+function isStream(p: unknown): p is Readable {
+  return !!p && typeof (p as Readable).pipe === 'function';
+}
+
+const ONE_RESOURCE = new Set(['read', 'vread', 'create', 'update']);
+const NOT_AUDITED = new Set(['health', 'metrics']);
+
+export function registerAuditHooks(app: FastifyInstance, log: AuditLog): void {
+  app.addHook('onRequest', async (req) => {
+    req.audit = { at: new Date(), started: process.hrtime.bigint(), bytes: 0 };
+    // Fail closed: when records cannot reach the database, stop serving rather than serve unaudited.
+    if (log.overloaded && !NOT_AUDITED.has(interactionOf(req.method, req.routeOptions.url))) {
+      req.audit = undefined;
+      throw new UnavailableError('The audit trail cannot be written at the moment; retry shortly', 10);
+    }
+  });
+
+  app.addHook('onSend', async (req, _reply, payload) => {
+    const note = req.audit;
+    if (!note) return payload;
+    if (typeof payload === 'string') note.bytes += Buffer.byteLength(payload);
+    else if (Buffer.isBuffer(payload)) note.bytes += payload.length;
+    else if (isStream(payload)) {
+      const counter = new PassThrough();
+      counter.on('data', (chunk: Buffer) => {
+        note.bytes += chunk.length;
+      });
+      payload.on('error', (err) => counter.destroy(err));
+      return payload.pipe(counter);
+    }
+    return payload;
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    const note = req.audit;
+    if (!note) return;
+    const interaction = interactionOf(req.method, req.routeOptions.url);
+    if (NOT_AUDITED.has(interaction)) return;
+    const params = (req.params ?? {}) as Record<string, string | undefined>;
+    const q = req.url.indexOf('?');
+    let resourceType: string | undefined = params.type;
+    let resourceId: string | undefined = params.id;
+    if (interaction === 'export-kickoff' && req.routeOptions.url?.endsWith('/Group/:id/$export')) resourceType = 'Group';
+    if (interaction.startsWith('export-') && interaction !== 'export-kickoff') resourceType = resourceId = undefined;
+    let jobId = note.jobId ?? params.job;
+    if (interaction === 'export-kickoff' && reply.statusCode === 202) jobId = String(reply.getHeader('content-location') ?? '').split('/').pop();
+    const status = reply.statusCode;
+    const record: AuditRecord = {
+      tenant: note.tenant ?? SYSTEM_TENANT,
+      recorded: note.at,
+      durationUs: Number((process.hrtime.bigint() - note.started) / 1000n),
+      clientId: note.clientId ?? req.access?.clientId ?? null,
+      sourceIp: req.ip ?? null,
+      interaction,
+      method: req.method,
+      path: clip(q < 0 ? req.url : req.url.slice(0, q))!,
+      query: q < 0 ? null : clip(req.url.slice(q + 1)),
+      resourceType: clip(resourceType),
+      resourceId: clip(resourceId),
+      jobId: clip(jobId),
+      status,
+      resources: note.resources ?? (status < 300 && ONE_RESOURCE.has(interaction) ? 1 : null),
+      bytes: note.bytes,
+      detail: status >= 400 ? clip(note.detail) : null,
+      requestId: clip(req.id),
+    };
+    log.record(record);
+  });
+}
