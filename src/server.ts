@@ -34,6 +34,9 @@ import { update } from './interactions/update.js';
 import { TenantDirectory } from './tenancy/tenants.js';
 import { noteClient, noteTenant, registerAuditHooks } from './audit/hooks.js';
 import { AuditLog } from './audit/log.js';
+import { interactionOf } from './http/interaction.js';
+import { RequestLimits } from './limits/enforce.js';
+import { PgRateLimiter } from './limits/rate-limiter.js';
 import { readAuditEvent, searchAuditEvents } from './audit/search.js';
 
 const JSON_BODY_TYPES = ['application/fhir+json', 'application/json', 'application/json+fhir'];
@@ -107,6 +110,8 @@ export interface BuildOptions {
 
 export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
+    // Behind a load balancer the client address comes from X-Forwarded-For, from trusted proxies only.
+    trustProxy: config.limits.trustProxy as boolean,
     logger: opts.logger === false ? false : { level: config.logLevel },
     bodyLimit: config.bodyLimit,
     // A caller's X-Request-Id is kept for correlation only when it is a plain token; otherwise
@@ -182,7 +187,9 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
     }
   });
 
-  registerTokenEndpoint(app, { config, pool, keys, jwks: new JwksFetcher() });
+  const limiter = new PgRateLimiter(pool);
+  const limits = new RequestLimits(limiter, config.limits);
+  registerTokenEndpoint(app, { config, pool, keys, jwks: new JwksFetcher(), limits });
 
   await app.register(
     async (fhir) => {
@@ -198,6 +205,7 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
           const base = fhirBase(config.publicUrl, req.params.tenant);
           req.access = await bearer.authenticate(req.headers.authorization, { tenant: req.params.tenant, base, issuer: tokenIssuer(config.publicUrl, req.params.tenant) });
           noteClient(req, req.access.clientId);
+          await limits.enforce(req, reply, req.params.tenant, req.access, interactionOf(req.method, req.routeOptions.url) !== 'export-status');
         }
         // A Binary read or vread may be answered in its own content type, so it negotiates Accept
         // itself (see interactions/read.ts); `_format` only ever names FHIR JSON.

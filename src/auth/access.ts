@@ -3,12 +3,15 @@
  * interaction for the resource type and permission it needs (RS-02, RS-05, RS-07).
  */
 import { ForbiddenError } from '../errors.js';
+import type { ClientRecord } from './clients.js';
 import { grantFor, parseScopes, type Permission, type Scope } from './scopes.js';
 
 const PERMISSION_NAMES: Record<Permission, string> = { c: 'create', r: 'read', u: 'update', d: 'delete', s: 'search' };
 
 export class Access {
   readonly scopes: Scope[];
+  /** The client's current registration (limits, allowlist), set on each authentication. */
+  client?: ClientRecord;
 
   constructor(
     readonly clientId: string,

@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { UnauthorizedError } from '../errors.js';
 import { Access } from './access.js';
 import { InvalidTokenError, verifyAccessToken, type AccessTokenClaims } from './access-token.js';
-import { CLIENT_CHANGED_CHANNEL, getClient } from './clients.js';
+import { CLIENT_CHANGED_CHANNEL, getClient, type ClientRecord } from './clients.js';
 import type { SigningKeys } from './signing-keys.js';
 
 const STATUS_TTL_MS = 30_000;
@@ -20,7 +20,8 @@ function quote(s: string): string {
 }
 
 export class BearerAuthenticator {
-  private readonly active = new Map<string, number>();
+  /** tenant/client → the client's record while enabled, cached until `until`. */
+  private readonly active = new Map<string, { until: number; client: ClientRecord }>();
   /** token text → its verified claims, until the token expires (insertion order = eviction order). */
   private readonly verified = new Map<string, { claims: AccessTokenClaims; access: Access }>();
   private listener: pg.PoolClient | undefined;
@@ -63,14 +64,15 @@ export class BearerAuthenticator {
     }
   }
 
-  private async clientActive(tenant: string, clientId: string): Promise<boolean> {
+  /** The client's record when it exists and is enabled (its limits and allowlist come with it). */
+  private async enabledClient(tenant: string, clientId: string): Promise<ClientRecord | undefined> {
     const key = `${tenant}/${clientId}`;
-    const until = this.active.get(key);
-    if (until !== undefined && until > Date.now()) return true;
+    const cached = this.active.get(key);
+    if (cached && cached.until > Date.now()) return cached.client;
     const client = await getClient(this.pool, tenant, clientId);
-    const ok = !!client && !client.disabledAt;
-    if (ok && this.listener) this.active.set(key, Date.now() + STATUS_TTL_MS);
-    return ok;
+    if (!client || client.disabledAt) return undefined;
+    if (this.listener) this.active.set(key, { until: Date.now() + STATUS_TTL_MS, client });
+    return client;
   }
 
   /** Authenticates the Authorization header for a request to `tenant` at FHIR base `base`. */
@@ -100,7 +102,9 @@ export class BearerAuthenticator {
     // A cached token was verified for its own tenant's issuer and audience; this pins it there.
     if (entry.claims.tenant !== t.tenant) throw fail('the access token is not valid for this tenant');
     // Checked on every request, cached or not: disabling a client must stop its tokens at once.
-    if (!(await this.clientActive(t.tenant, entry.claims.clientId))) throw fail('the client has been disabled');
+    const client = await this.enabledClient(t.tenant, entry.claims.clientId);
+    if (!client) throw fail('the client has been disabled');
+    entry.access.client = client;
     return entry.access;
   }
 }

@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import type pg from 'pg';
 import { InvalidError, NotFoundError } from '../errors.js';
+import { parseAllowlist } from '../limits/ip-allowlist.js';
 import { parseScopes } from './scopes.js';
 import { hashSecret, newSecret } from './secrets.js';
 
@@ -24,6 +25,22 @@ export interface ClientRecord {
   tokenTtl: number | null;
   disabledAt: Date | null;
   createdAt: Date;
+  /** Own request rate (per second) and burst; null = the server defaults. */
+  ratePerSecond: number | null;
+  rateBurst: number | null;
+  /** Own limit of concurrently running exports; null = EXPORT_MAX_JOBS_PER_CLIENT. */
+  maxExports: number | null;
+  /** Addresses and CIDR ranges requests may come from; null = anywhere. */
+  allowedIps: string[] | null;
+}
+
+/** The limits a client can be given at registration or later (`clients add|update`). */
+export interface ClientLimits {
+  ratePerSecond?: number | null;
+  rateBurst?: number | null;
+  maxExports?: number | null;
+  /** Comma-separated addresses/CIDRs; '' or null removes the allowlist. */
+  allowedIps?: string | null;
 }
 
 export interface NewClient {
@@ -34,6 +51,7 @@ export interface NewClient {
   secret?: boolean;
   scope: string;
   tokenTtl?: number;
+  limits?: ClientLimits;
 }
 
 /** Longest access-token lifetime a client may be given (long-running batch clients). */
@@ -54,6 +72,10 @@ function fromRow(r: Record<string, any>): ClientRecord {
     tokenTtl: r.token_ttl,
     disabledAt: r.disabled_at,
     createdAt: r.created_at,
+    ratePerSecond: r.rate_per_second,
+    rateBurst: r.rate_burst,
+    maxExports: r.max_exports,
+    allowedIps: r.allowed_ips,
   };
 }
 
@@ -96,14 +118,48 @@ export async function addClient(pool: pg.Pool, c: NewClient): Promise<{ client_i
   if (c.tokenTtl !== undefined && (!Number.isInteger(c.tokenTtl) || c.tokenTtl < 30 || c.tokenTtl > MAX_TOKEN_TTL)) {
     throw new InvalidError(`Token lifetime must be 30–${MAX_TOKEN_TTL} seconds`);
   }
+  const limits = limitColumns(c.limits ?? {});
   const clientId = crypto.randomUUID();
   const secret = c.secret ? newSecret() : undefined;
   await pool.query(
-    `INSERT INTO client (tenant, client_id, name, jwks_url, jwks, secret_hash, scope, token_ttl)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-    [c.tenant, clientId, c.name, c.jwksUrl ?? null, jwks, secret ? await hashSecret(secret) : null, c.scope, c.tokenTtl ?? null],
+    `INSERT INTO client (tenant, client_id, name, jwks_url, jwks, secret_hash, scope, token_ttl, rate_per_second, rate_burst, max_exports, allowed_ips)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+    [c.tenant, clientId, c.name, c.jwksUrl ?? null, jwks, secret ? await hashSecret(secret) : null, c.scope, c.tokenTtl ?? null,
+      limits.rate_per_second ?? null, limits.rate_burst ?? null, limits.max_exports ?? null, limits.allowed_ips ?? null],
   );
   return { client_id: clientId, ...(secret ? { client_secret: secret } : {}) };
+}
+
+/** Checks limits and turns them into column values (only those given). */
+function limitColumns(l: ClientLimits): Record<string, unknown> {
+  const cols: Record<string, unknown> = {};
+  if (l.ratePerSecond !== undefined) {
+    if (l.ratePerSecond !== null && !(Number.isFinite(l.ratePerSecond) && l.ratePerSecond > 0)) throw new InvalidError('--rate must be a positive number of requests per second');
+    cols.rate_per_second = l.ratePerSecond;
+  }
+  if (l.rateBurst !== undefined) {
+    if (l.rateBurst !== null && !(Number.isInteger(l.rateBurst) && l.rateBurst >= 1)) throw new InvalidError('--burst must be a positive whole number of requests');
+    cols.rate_burst = l.rateBurst;
+  }
+  if (l.maxExports !== undefined) {
+    if (l.maxExports !== null && !(Number.isInteger(l.maxExports) && l.maxExports >= 1)) throw new InvalidError('--max-exports must be a positive whole number');
+    cols.max_exports = l.maxExports;
+  }
+  if (l.allowedIps !== undefined) cols.allowed_ips = l.allowedIps ? parseAllowlist(l.allowedIps) : null;
+  return cols;
+}
+
+/** Changes a client's limits; every server process picks them up at once. */
+export async function updateClientLimits(pool: pg.Pool, tenant: string, clientId: string, limits: ClientLimits): Promise<void> {
+  const cols = limitColumns(limits);
+  const names = Object.keys(cols);
+  if (!names.length) throw new InvalidError('Nothing to change: give --rate, --burst, --max-exports or --allow-ip');
+  const res = await pool.query(
+    `UPDATE client SET ${names.map((n, i) => `${n} = $${i + 3}`).join(', ')} WHERE tenant = $1 AND client_id = $2`,
+    [tenant, clientId, ...names.map((n) => cols[n])],
+  );
+  if (res.rowCount !== 1) throw new NotFoundError(`No client ${clientId} in tenant ${tenant}`);
+  await pool.query('SELECT pg_notify($1, $2)', [CLIENT_CHANGED_CHANNEL, JSON.stringify({ tenant, clientId })]);
 }
 
 export async function getClient(db: pg.Pool | pg.PoolClient, tenant: string, clientId: string): Promise<ClientRecord | undefined> {

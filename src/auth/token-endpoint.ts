@@ -16,6 +16,7 @@ import { verifyClientAssertion } from './client-assertion.js';
 import { getClient, MAX_TOKEN_TTL, type ClientRecord } from './clients.js';
 import type { JwksFetcher } from './jwks-fetcher.js';
 import { OAuthError } from './oauth-error.js';
+import { fromAllowedAddress, type RequestLimits } from '../limits/enforce.js';
 import { recordJti } from './replay.js';
 import { grantScopes } from './scopes.js';
 import { decoyHash, verifySecret } from './secrets.js';
@@ -28,6 +29,7 @@ export interface TokenDeps {
   pool: pg.Pool;
   keys: SigningKeys;
   jwks: JwksFetcher;
+  limits?: RequestLimits;
 }
 
 const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
@@ -95,12 +97,14 @@ function basicCredentials(header: string | undefined): { id: string; secret: str
   }
 }
 
-async function handleToken(deps: TokenDeps, req: FastifyRequest<{ Params: { tenant: string } }>): Promise<Record<string, unknown>> {
+async function handleToken(deps: TokenDeps, req: FastifyRequest<{ Params: { tenant: string } }>, reply: FastifyReply): Promise<Record<string, unknown>> {
   const { tenant } = req.params;
   if (!(await tenantExists(deps.pool, tenant).catch(() => false))) throw new OAuthError(404, 'invalid_request', `Unknown tenant '${tenant}'`);
   noteTenant(req, tenant);
   const form = parseForm(req);
-  noteClient(req, claimedClient(req.headers.authorization, form));
+  const claimed = claimedClient(req.headers.authorization, form);
+  noteClient(req, claimed);
+  await deps.limits?.enforceToken(reply, tenant, claimed, req.ip);
   const grantType = form.get('grant_type');
   if (!grantType) throw new OAuthError(400, 'invalid_request', 'grant_type is required'); // E3
   if (grantType !== 'client_credentials') throw new OAuthError(400, 'unsupported_grant_type', 'Only client_credentials is supported'); // E4
@@ -146,6 +150,10 @@ async function handleToken(deps: TokenDeps, req: FastifyRequest<{ Params: { tena
     );
   }
 
+  if (!fromAllowedAddress(client, req.ip)) {
+    throw new OAuthError(403, 'unauthorized_client', `Token requests for this client are not accepted from ${req.ip}`);
+  }
+
   const requested = form.get('scope');
   if (!requested || !requested.trim()) throw new OAuthError(400, 'invalid_scope', 'scope is required'); // E12
   const granted = grantScopes(requested, client.scope);
@@ -185,7 +193,7 @@ export function registerTokenEndpoint(app: FastifyInstance, deps: TokenDeps): vo
     method: 'POST',
     url,
     errorHandler: (err, req, reply) => sendOAuthError(req, reply, err),
-    handler: async (req, reply) => reply.code(200).headers(NO_STORE).type('application/json').send(await handleToken(deps, req)),
+    handler: async (req, reply) => reply.code(200).headers(NO_STORE).type('application/json').send(await handleToken(deps, req, reply)),
   });
   app.route({
     method: ['GET', 'PUT', 'DELETE', 'PATCH'],

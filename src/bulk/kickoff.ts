@@ -122,9 +122,10 @@ export async function kickOff(ctx: TenantContext, req: KickoffRequest, onQueued?
     // One kick-off at a time per client, so two cannot both slip under the limit (KO-42).
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`export:${ctx.tenant}:${access.clientId}`]);
     const running = await runningJobs(client, ctx.tenant, access.clientId);
-    if (running >= ctx.config.export.maxJobsPerClient) {
+    const limit = access.client?.maxExports ?? ctx.config.export.maxJobsPerClient;
+    if (running >= limit) {
       throw new ThrottledError(
-        `This client already has ${running} export(s) running (limit ${ctx.config.export.maxJobsPerClient}); wait for one to finish or DELETE it`,
+        `This client already has ${running} export(s) running (limit ${limit}); wait for one to finish or DELETE it`,
         ctx.config.export.retryAfterSeconds * 5,
       );
     }

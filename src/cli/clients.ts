@@ -4,8 +4,26 @@
  */
 import type { Command } from 'commander';
 import fs from 'node:fs/promises';
-import { addClient, disableClient, listClients, rotateSecret } from '../auth/clients.js';
+import { addClient, disableClient, listClients, rotateSecret, updateClientLimits, type ClientLimits } from '../auth/clients.js';
 import { withDatabase } from './database.js';
+
+interface LimitFlags {
+  rate?: string;
+  burst?: string;
+  maxExports?: string;
+  allowIp?: string;
+}
+
+/** Flag text → limits; "default" resets a number to the server default, "any" drops the allowlist. */
+function limitsFrom(o: LimitFlags): ClientLimits {
+  const n = (v: string | undefined) => (v === undefined ? undefined : v === 'default' ? null : Number(v));
+  return {
+    ratePerSecond: n(o.rate),
+    rateBurst: n(o.burst),
+    maxExports: n(o.maxExports),
+    allowedIps: o.allowIp === undefined ? undefined : o.allowIp === 'any' ? null : o.allowIp,
+  };
+}
 
 export function registerClients(program: Command): void {
   const clients = program.command('clients').description('manage backend-service clients');
@@ -19,7 +37,11 @@ export function registerClients(program: Command): void {
     .option('--secret', 'authenticate with a generated client secret instead of keys')
     .requiredOption('--scope <scopes>', 'pre-authorized scopes, e.g. "system/*.rs" or "system/Patient.read system/Observation.rs"')
     .option('--token-ttl <seconds>', 'access-token lifetime for this client (30–3600; default ACCESS_TOKEN_TTL)')
-    .action(async (o: { tenant: string; name: string; jwksUrl?: string; jwksFile?: string; secret?: boolean; scope: string; tokenTtl?: string }) => {
+    .option('--rate <perSecond>', 'requests per second for this client (default RATE_LIMIT_CLIENT)')
+    .option('--burst <requests>', 'burst above the rate (default RATE_LIMIT_CLIENT_BURST)')
+    .option('--max-exports <n>', 'concurrently running exports (default EXPORT_MAX_JOBS_PER_CLIENT)')
+    .option('--allow-ip <cidrs>', 'comma-separated addresses/CIDR ranges the client may connect from (default anywhere)')
+    .action(async (o: { tenant: string; name: string; jwksUrl?: string; jwksFile?: string; secret?: boolean; scope: string; tokenTtl?: string } & LimitFlags) => {
       const jwks = o.jwksFile ? JSON.parse(await fs.readFile(o.jwksFile, 'utf8')) : undefined;
       await withDatabase(async (db) => {
         const created = await addClient(db.pool, {
@@ -30,8 +52,23 @@ export function registerClients(program: Command): void {
           secret: o.secret,
           scope: o.scope,
           tokenTtl: o.tokenTtl !== undefined ? Number(o.tokenTtl) : undefined,
+          limits: limitsFrom(o),
         });
         process.stdout.write(`${JSON.stringify(created)}\n`);
+      });
+    });
+  clients
+    .command('update <clientId>')
+    .description('change a client\'s rate, burst, export limit or IP allowlist (takes effect at once in every process)')
+    .requiredOption('--tenant <id>', 'tenant')
+    .option('--rate <perSecond>', 'requests per second ("default" for the server default)')
+    .option('--burst <requests>', 'burst above the rate ("default" for the server default)')
+    .option('--max-exports <n>', 'concurrently running exports ("default" for the server default)')
+    .option('--allow-ip <cidrs>', 'comma-separated addresses/CIDR ranges ("any" removes the allowlist)')
+    .action(async (clientId: string, o: { tenant: string } & LimitFlags) => {
+      await withDatabase(async (db) => {
+        await updateClientLimits(db.pool, o.tenant, clientId, limitsFrom(o));
+        process.stdout.write(`client ${clientId} updated\n`);
       });
     });
   clients
@@ -43,7 +80,10 @@ export function registerClients(program: Command): void {
         for (const c of await listClients(db.pool, o.tenant)) {
           const auth = c.secretHash ? 'client_secret' : c.jwksUrl ? `jwks_url ${c.jwksUrl}` : 'inline jwks';
           process.stdout.write(
-            `${JSON.stringify({ client_id: c.clientId, name: c.name, auth, scope: c.scope, token_ttl: c.tokenTtl, disabled: !!c.disabledAt, created: c.createdAt.toISOString() })}\n`,
+            `${JSON.stringify({
+              client_id: c.clientId, name: c.name, auth, scope: c.scope, token_ttl: c.tokenTtl, rate: c.ratePerSecond, burst: c.rateBurst,
+              max_exports: c.maxExports, allow_ip: c.allowedIps, disabled: !!c.disabledAt, created: c.createdAt.toISOString(),
+            })}\n`,
           );
         }
       });

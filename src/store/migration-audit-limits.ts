@@ -55,11 +55,15 @@ export const auditAndLimits: Migration = {
     CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON audit_event
       FOR EACH ROW EXECUTE FUNCTION audit_event_append_only();
 
-    -- Token buckets shared by every process: tokens left at 'at'.
+    -- Token buckets shared by every process: 'tokens' left at time 'at'; 'ok' tells whether the
+    -- last request took one. Unlogged: after a crash the buckets simply start full again.
     CREATE UNLOGGED TABLE rate_bucket (
       key text PRIMARY KEY,
+      rate double precision NOT NULL,
+      burst double precision NOT NULL,
       tokens double precision NOT NULL,
-      at timestamptz NOT NULL
+      at timestamptz NOT NULL,
+      ok boolean NOT NULL
     );
 
     ALTER TABLE client
