@@ -38,6 +38,27 @@ export interface Config {
   export: ExportConfig;
   audit: AuditConfig;
   limits: LimitsConfig;
+  alerts: AlertsConfig;
+}
+
+/** Security monitoring rules (README: "Security alerts"). */
+export interface AlertsConfig {
+  /** How often the rules run (seconds; one process at a time runs them). 0 = never. */
+  intervalSeconds: number;
+  /** The sliding window the counting rules look at (seconds). */
+  windowSeconds: number;
+  /** Failed authentications per client or per source address within the window. */
+  authFailures: number;
+  /** Scope denials (403 insufficient_scope) per client within the window. */
+  scopeDenials: number;
+  /** A client's requests or bytes in the window above this multiple of its own average window… */
+  volumeFactor: number;
+  /** …and at least this many requests (so quiet clients do not alert on small bursts). */
+  volumeMinRequests: number;
+  /** Days of history that make a client's baseline. */
+  baselineDays: number;
+  /** Alerts are POSTed here as JSON when set. */
+  webhookUrl: string | undefined;
 }
 
 /** The audit trail (README: "Audit trail"). */
@@ -184,6 +205,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       tokenPerMinuteClient: Math.max(1, int('TOKEN_RATE_LIMIT_CLIENT', 60, env)),
       tokenPerMinuteIp: Math.max(1, int('TOKEN_RATE_LIMIT_IP', 300, env)),
       trustProxy: trustProxy(env.TRUST_PROXY),
+    },
+    alerts: {
+      intervalSeconds: int('ALERT_INTERVAL_SECONDS', 30, env),
+      windowSeconds: Math.max(10, int('ALERT_WINDOW_SECONDS', 300, env)),
+      authFailures: Math.max(1, int('ALERT_AUTH_FAILURES', 20, env)),
+      scopeDenials: Math.max(1, int('ALERT_SCOPE_DENIALS', 10, env)),
+      volumeFactor: Math.max(1, num('ALERT_VOLUME_FACTOR', 10, env)),
+      volumeMinRequests: Math.max(1, int('ALERT_VOLUME_MIN_REQUESTS', 1000, env)),
+      baselineDays: Math.max(1, int('ALERT_BASELINE_DAYS', 7, env)),
+      webhookUrl: env.ALERT_WEBHOOK_URL || undefined,
     },
   };
   return { ...base, ...overrides };

@@ -33,6 +33,7 @@ import { warmUpValidation } from './fhir/validation.js';
 import { update } from './interactions/update.js';
 import { TenantDirectory } from './tenancy/tenants.js';
 import { noteClient, noteTenant, registerAuditHooks } from './audit/hooks.js';
+import { AlertMonitor } from './audit/alerts.js';
 import { AuditLog } from './audit/log.js';
 import { interactionOf } from './http/interaction.js';
 import { RequestLimits } from './limits/enforce.js';
@@ -47,6 +48,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** The audit writer (undefined when AUDIT_ENABLED=false). */
     auditLog: import('./audit/log.js').AuditLog | undefined;
+    /** Security alert rules (run periodically; tests call evaluate()). */
+    alertMonitor: import('./audit/alerts.js').AlertMonitor;
   }
   interface FastifyRequest {
     /** The authenticated caller's grants, set by the FHIR routes' auth hook. */
@@ -106,6 +109,8 @@ export interface BuildOptions {
   logger?: boolean;
   /** In-process export workers (default EXPORT_WORKERS); 0 serves the API only. */
   workers?: number;
+  /** Run the security alert rules periodically (default true). */
+  alerts?: boolean;
 }
 
 export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOptions = {}): Promise<FastifyInstance> {
@@ -152,6 +157,10 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
     app.addHook('onClose', async () => audit.stop());
   }
   app.decorate('auditLog', audit);
+  const alerts = new AlertMonitor(pool, config.alerts, app.log, audit);
+  if (opts.alerts !== false) alerts.start();
+  app.addHook('onClose', async () => alerts.stop());
+  app.decorate('alertMonitor', alerts);
 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(JSON_BODY_TYPES, { parseAs: 'string' }, (_req, body, done) => {

@@ -4,6 +4,7 @@
  */
 import { Command } from 'commander';
 import { createRequire } from 'node:module';
+import { registerAlerts } from './alerts.js';
 import { registerAudit } from './audit.js';
 import { registerClients } from './clients.js';
 import { registerExport } from './export.js';
@@ -33,6 +34,7 @@ export async function main(argv: string[]): Promise<void> {
   registerExport(program);
   registerReindex(program);
   registerAudit(program);
+  registerAlerts(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

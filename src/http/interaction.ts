@@ -23,6 +23,8 @@ export type Interaction =
   | 'export-download'
   | 'health'
   | 'metrics'
+  /** Not a request: a security alert raised by the monitor, recorded in the audit trail. */
+  | 'security-alert'
   | 'unknown';
 
 const TENANT_PREFIX = `${FHIR_BASE_PATH}/:tenant`;

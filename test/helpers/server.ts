@@ -45,7 +45,7 @@ export function uniqueId(prefix = 't'): string {
 }
 
 /** `workers`: in-process export workers (none unless a test exports). */
-export async function startServer(overrides: Partial<Config> = {}, opts: { workers?: number } = {}): Promise<TestServer> {
+export async function startServer(overrides: Partial<Config> = {}, opts: { workers?: number; alerts?: boolean } = {}): Promise<TestServer> {
   if (!process.env.DATABASE_URL) throw new Error('tests need DATABASE_URL; run them with `npm test`');
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
@@ -62,7 +62,8 @@ export async function startServer(overrides: Partial<Config> = {}, opts: { worke
     config.export = { ...config.export, storage: `file:${exportDir}` };
   }
   const db = await openDatabase(config);
-  const app = await buildServer(config, db.pool, { logger: false, workers: opts.workers ?? 0 });
+  // Alert rules run only when a test asks (evaluate()), never on a timer across other tests' data.
+  const app = await buildServer(config, db.pool, { logger: false, workers: opts.workers ?? 0, alerts: opts.alerts ?? false });
   await app.listen({ port, host: '127.0.0.1' });
   return {
     origin,

@@ -1,0 +1,257 @@
+/**
+ * Security monitoring: rules over the audit trail, run every ALERT_INTERVAL_SECONDS by one
+ * process at a time (an advisory lock), so every process's traffic counts and no alert is
+ * raised twice. Each alert is stored (`payer-fhir alerts`), logged as a structured warning,
+ * counted, chained into the tenant's audit trail, and POSTed to ALERT_WEBHOOK_URL if set.
+ *
+ * Rules (thresholds in AlertsConfig):
+ * - auth-failures: failed authentications (401s, refused client credentials) per client or
+ *   per source address within the window;
+ * - scope-denials: 403s for lack of scope per client within the window;
+ * - volume: a client's requests or bytes within the window far above its own average window
+ *   over the baseline days (clients with less than a day of history have no baseline yet);
+ * - new-address: a successful request from an address the client has never used before
+ *   (a client's first address is not an anomaly).
+ * A counting rule does not fire again for the same subject within one window.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import type pg from 'pg';
+import type { AlertsConfig } from '../config.js';
+import type { AuditLog } from './log.js';
+import { SYSTEM_TENANT } from './record.js';
+
+export type AlertRule = 'auth-failures' | 'scope-denials' | 'volume' | 'new-address';
+
+export interface Alert {
+  tenant: string;
+  rule: AlertRule;
+  clientId: string | null;
+  sourceIp: string | null;
+  summary: string;
+  details: Record<string, unknown>;
+}
+
+const LOCK_KEY = 7_384_201_552; // "payer-fhir alert rules"
+
+/** Refused client credentials at the token endpoint, and refused bearer tokens. */
+const AUTH_FAILURE = `(status = 401 OR (interaction = 'token' AND status IN (400, 401) AND detail LIKE 'invalid_client%'))`;
+const SCOPE_DENIAL = `(status = 403 AND detail LIKE '%does not allow%')`;
+
+export class AlertMonitor {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<Alert[]> | undefined;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly config: AlertsConfig,
+    private readonly log: FastifyBaseLogger,
+    private readonly audit: AuditLog | undefined,
+    private readonly onAlert: (a: Alert) => void = () => undefined,
+  ) {}
+
+  start(): void {
+    if (this.config.intervalSeconds <= 0) return;
+    this.timer = setInterval(() => void this.evaluate().catch((err) => this.log.warn({ err }, 'security alert rules failed')), this.config.intervalSeconds * 1000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Runs every rule once (unless another process is running them); returns the alerts raised. */
+  async evaluate(): Promise<Alert[]> {
+    this.running ??= this.evaluateOnce().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async evaluateOnce(): Promise<Alert[]> {
+    await this.audit?.flush();
+    const client = await this.pool.connect();
+    try {
+      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCK_KEY]);
+      if (!rows[0].ok) return [];
+      try {
+        const found = [...(await this.authFailures(client)), ...(await this.scopeDenials(client)), ...(await this.volume(client)), ...(await this.newAddresses(client))];
+        const raised: Alert[] = [];
+        for (const a of found) if (await this.store(client, a)) raised.push(a);
+        for (const a of raised) await this.announce(a);
+        return raised;
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  private window(): string {
+    return `recorded > clock_timestamp() - make_interval(secs => ${Number(this.config.windowSeconds)})`;
+  }
+
+  private async authFailures(db: pg.PoolClient): Promise<Alert[]> {
+    const n = this.config.authFailures;
+    const { rows } = await db.query(
+      `SELECT tenant, client_id, NULL AS source_ip, count(*) AS n FROM audit_event
+        WHERE ${this.window()} AND ${AUTH_FAILURE} AND client_id IS NOT NULL GROUP BY tenant, client_id HAVING count(*) >= $1
+       UNION ALL
+       SELECT tenant, NULL, source_ip, count(*) FROM audit_event
+        WHERE ${this.window()} AND ${AUTH_FAILURE} AND source_ip IS NOT NULL GROUP BY tenant, source_ip HAVING count(*) >= $1`,
+      [n],
+    );
+    return rows.map((r) => ({
+      tenant: r.tenant,
+      rule: 'auth-failures' as const,
+      clientId: r.client_id,
+      sourceIp: r.source_ip,
+      summary: `${r.n} failed authentications ${r.client_id ? `for client ${r.client_id}` : `from ${r.source_ip}`} within ${this.config.windowSeconds} s (threshold ${n})`,
+      details: { failures: Number(r.n), windowSeconds: this.config.windowSeconds, threshold: n },
+    }));
+  }
+
+  private async scopeDenials(db: pg.PoolClient): Promise<Alert[]> {
+    const n = this.config.scopeDenials;
+    const { rows } = await db.query(
+      `SELECT tenant, client_id, count(*) AS n, array_agg(DISTINCT resource_type) AS types FROM audit_event
+        WHERE ${this.window()} AND ${SCOPE_DENIAL} AND client_id IS NOT NULL GROUP BY tenant, client_id HAVING count(*) >= $1`,
+      [n],
+    );
+    return rows.map((r) => ({
+      tenant: r.tenant,
+      rule: 'scope-denials' as const,
+      clientId: r.client_id,
+      sourceIp: null,
+      summary: `${r.n} requests of client ${r.client_id} refused for lack of scope within ${this.config.windowSeconds} s (threshold ${n})`,
+      details: { denials: Number(r.n), types: (r.types as (string | null)[]).filter(Boolean), windowSeconds: this.config.windowSeconds },
+    }));
+  }
+
+  private async volume(db: pg.PoolClient): Promise<Alert[]> {
+    const { windowSeconds, baselineDays, volumeFactor, volumeMinRequests } = this.config;
+    const { rows } = await db.query(
+      `WITH now_w AS (
+         SELECT tenant, client_id, count(*) AS requests, coalesce(sum(bytes), 0) AS bytes FROM audit_event
+          WHERE ${this.window()} AND client_id IS NOT NULL GROUP BY tenant, client_id HAVING count(*) >= $1),
+       base AS (
+         SELECT e.tenant, e.client_id, count(*) AS requests, coalesce(sum(e.bytes), 0) AS bytes, min(e.recorded) AS since
+           FROM audit_event e JOIN now_w USING (tenant, client_id)
+          WHERE e.recorded > clock_timestamp() - make_interval(days => $2) AND e.recorded <= clock_timestamp() - make_interval(secs => $3)
+          GROUP BY e.tenant, e.client_id)
+       SELECT n.tenant, n.client_id, n.requests, n.bytes,
+              b.requests::float8 / greatest(1, extract(epoch FROM clock_timestamp() - make_interval(secs => $3) - b.since) / $3) AS avg_requests,
+              b.bytes::float8 / greatest(1, extract(epoch FROM clock_timestamp() - make_interval(secs => $3) - b.since) / $3) AS avg_bytes
+         FROM now_w n JOIN base b USING (tenant, client_id)
+        WHERE b.since < clock_timestamp() - interval '1 day'`,
+      [volumeMinRequests, baselineDays, windowSeconds],
+    );
+    const out: Alert[] = [];
+    for (const r of rows) {
+      const reqRatio = Number(r.requests) / Math.max(1, Number(r.avg_requests));
+      const byteRatio = Number(r.bytes) / Math.max(1, Number(r.avg_bytes));
+      if (reqRatio < volumeFactor && byteRatio < volumeFactor) continue;
+      out.push({
+        tenant: r.tenant,
+        rule: 'volume',
+        clientId: r.client_id,
+        sourceIp: null,
+        summary: `client ${r.client_id}: ${r.requests} requests / ${r.bytes} bytes in ${windowSeconds} s, ${Math.round(Math.max(reqRatio, byteRatio))}× its ${baselineDays}-day average`,
+        details: { requests: Number(r.requests), bytes: Number(r.bytes), averageRequests: Number(r.avg_requests), averageBytes: Number(r.avg_bytes), factor: volumeFactor },
+      });
+    }
+    return out;
+  }
+
+  private async newAddresses(db: pg.PoolClient): Promise<Alert[]> {
+    // Addresses used successfully within the window that the client was not known to use. A
+    // client with no known address yet learns the one it used first without an alert.
+    const { rows } = await db.query(
+      `WITH seen AS (
+         SELECT tenant, client_id, source_ip, min(seq) AS first_seq FROM audit_event
+          WHERE ${this.window()} AND client_id IS NOT NULL AND source_ip IS NOT NULL AND status < 400 AND tenant <> $1
+          GROUP BY tenant, client_id, source_ip),
+       known AS (SELECT DISTINCT tenant, client_id FROM client_address),
+       firsts AS (SELECT DISTINCT ON (tenant, client_id) tenant, client_id, source_ip FROM seen ORDER BY tenant, client_id, first_seq),
+       added AS (
+         INSERT INTO client_address (tenant, client_id, address) SELECT tenant, client_id, source_ip FROM seen
+         ON CONFLICT DO NOTHING RETURNING tenant, client_id, address)
+       SELECT a.tenant, a.client_id, a.address FROM added a
+        WHERE EXISTS (SELECT 1 FROM known k WHERE k.tenant = a.tenant AND k.client_id = a.client_id)
+           OR NOT EXISTS (SELECT 1 FROM firsts f WHERE f.tenant = a.tenant AND f.client_id = a.client_id AND f.source_ip = a.address)`,
+      [SYSTEM_TENANT],
+    );
+    return rows.map((r) => ({
+      tenant: r.tenant,
+      rule: 'new-address' as const,
+      clientId: r.client_id,
+      sourceIp: r.address,
+      summary: `client ${r.client_id} connected from ${r.address}, an address it has never used before`,
+      details: {},
+    }));
+  }
+
+  /** Stores an alert unless the same rule fired for the same subject within the window. */
+  private async store(db: pg.PoolClient, a: Alert): Promise<boolean> {
+    const { rowCount } = await db.query(
+      `INSERT INTO security_alert (tenant, rule, client_id, source_ip, summary, details)
+       SELECT $1, $2, $3, $4, $5, $6
+        WHERE $2 = 'new-address' OR NOT EXISTS (
+          SELECT 1 FROM security_alert WHERE tenant = $1 AND rule = $2 AND client_id IS NOT DISTINCT FROM $3 AND source_ip IS NOT DISTINCT FROM $4
+             AND raised_at > now() - make_interval(secs => $7))`,
+      [a.tenant, a.rule, a.clientId, a.sourceIp, a.summary, JSON.stringify(a.details), this.config.windowSeconds],
+    );
+    return rowCount === 1;
+  }
+
+  private async announce(a: Alert): Promise<void> {
+    this.log.warn({ alert: a.rule, tenant: a.tenant, clientId: a.clientId, sourceIp: a.sourceIp, details: a.details }, `security alert: ${a.summary}`);
+    this.onAlert(a);
+    const now = new Date();
+    this.audit?.record({
+      tenant: a.tenant,
+      recorded: now,
+      durationUs: 0,
+      clientId: a.clientId,
+      sourceIp: a.sourceIp,
+      interaction: 'security-alert',
+      method: 'ALERT',
+      path: a.rule,
+      query: null,
+      resourceType: null,
+      resourceId: null,
+      jobId: null,
+      status: 200,
+      resources: null,
+      bytes: null,
+      detail: a.summary,
+      requestId: null,
+    });
+    if (this.config.webhookUrl) {
+      try {
+        const res = await fetch(this.config.webhookUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ ...a, raisedAt: now.toISOString() }),
+          signal: AbortSignal.timeout(5_000),
+        });
+        if (!res.ok) this.log.warn({ status: res.status }, 'alert webhook refused the alert');
+      } catch (err) {
+        this.log.warn({ err }, 'alert webhook unreachable');
+      }
+    }
+  }
+}
+
+export interface StoredAlert extends Alert {
+  id: number;
+  raisedAt: Date;
+}
+
+export async function listAlerts(pool: pg.Pool, tenant: string, since?: Date): Promise<StoredAlert[]> {
+  const { rows } = await pool.query(
+    'SELECT * FROM security_alert WHERE tenant = $1 AND raised_at >= $2 ORDER BY raised_at, id',
+    [tenant, since ?? new Date(0)],
+  );
+  return rows.map((r) => ({ id: Number(r.id), tenant: r.tenant, rule: r.rule, clientId: r.client_id, sourceIp: r.source_ip, summary: r.summary, details: r.details, raisedAt: r.raised_at }));
+}
