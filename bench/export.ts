@@ -87,7 +87,7 @@ interface Proc {
 }
 
 function env(port: number, storage: string): NodeJS.ProcessEnv {
-  return { ...process.env, PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, EXPORT_STORAGE: `file:${storage}`, LOG_LEVEL: 'warn' };
+  return { ...process.env, PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, EXPORT_STORAGE: `file:${storage}`, LOG_LEVEL: 'warn', RATE_LIMIT_CLIENT: '0' };
 }
 
 async function startServe(storage: string, workers: number): Promise<Proc> {

@@ -95,7 +95,8 @@ async function main(): Promise<void> {
   const port = (probe.server.address() as { port: number }).port;
   await probe.close();
   const origin = `http://127.0.0.1:${port}`;
-  const serverConfig = { ...config, publicUrl: origin, port };
+  // No per-client rate limit: the bench measures the server, not the limiter's refusals (the audit trail stays on).
+  const serverConfig = { ...config, publicUrl: origin, port, limits: { ...config.limits, clientRate: 0 } };
   const app = await buildServer(serverConfig, db.pool, { logger: false, workers: 0 });
   await app.listen({ port, host: '127.0.0.1' });
   const base = fhirBase(origin, tenant);

@@ -80,7 +80,8 @@ async function main(): Promise<void> {
   const probe = Fastify();
   const origin = await freePortServer(probe);
   await probe.close();
-  const serverConfig = { ...config, publicUrl: origin, port: Number(new URL(origin).port) };
+  // Limits off: the bench measures token issuance and verification, not the limiter's refusals.
+  const serverConfig = { ...config, publicUrl: origin, port: Number(new URL(origin).port), limits: { ...config.limits, clientRate: 0, tokenPerMinuteClient: 1e9, tokenPerMinuteIp: 1e9 } };
   const app = await buildServer(serverConfig, db.pool, { logger: false });
   await app.listen({ port: serverConfig.port, host: '127.0.0.1' });
   const base = fhirBase(origin, tenant);

@@ -32,8 +32,20 @@ export async function dropTenant(pool: pg.Pool, tenant: string): Promise<void> {
     `SELECT table_name FROM information_schema.columns
       WHERE table_schema = current_schema() AND column_name = 'tenant' AND table_name <> 'tenant'`,
   );
-  for (const { table_name } of rows) await pool.query(`DELETE FROM "${table_name}" WHERE tenant = $1`, [tenant]);
-  await pool.query('DELETE FROM tenant WHERE id = $1', [tenant]);
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    // A benchmark tenant's audit records go with it (the append-only trigger allows retention deletes only).
+    await client.query("SET LOCAL payer_fhir.audit_retention = 'on'");
+    for (const { table_name } of rows) await client.query(`DELETE FROM "${table_name}" WHERE tenant = $1`, [tenant]);
+    await client.query('DELETE FROM tenant WHERE id = $1', [tenant]);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
 }
 
 export function table(rows: string[][]): string {
