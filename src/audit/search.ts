@@ -20,13 +20,8 @@ const SUPPORTED = new Set(['date', 'agent', 'agent:identifier', 'entity', 'outco
 
 /** Requires an explicit AuditEvent scope with the permission (never granted by `*`). */
 export function requireAuditScope(ctx: TenantContext, perm: 'r' | 's'): void {
-  const ok = ctx.access?.scopes.some((s) => s.type === 'AuditEvent' && s.perms.has(perm) && !s.filter);
-  if (ctx.access && !ok) {
-    throw new ForbiddenError(
-      `Reading the audit trail needs an explicit AuditEvent scope (system/AuditEvent.${perm === 'r' ? 'r' : 's'}); wildcard scopes do not grant it`,
-      `Bearer error="insufficient_scope", scope="system/AuditEvent.rs"`,
-    );
-  }
+  const filters = ctx.access?.require('AuditEvent', perm);
+  if (filters) throw new ForbiddenError('The audit trail cannot be read under a granular (filtered) AuditEvent scope', `Bearer error="insufficient_scope", scope="system/AuditEvent.rs"`);
 }
 
 export async function readAuditEvent(ctx: TenantContext, id: string): Promise<FhirResponse> {

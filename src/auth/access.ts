@@ -25,7 +25,10 @@ export class Access {
    * filters that limit what may be seen (OR-ed), or undefined when unrestricted.
    */
   require(type: string, perm: Permission): string[] | undefined {
-    const grant = grantFor(this.scopes, type, perm);
+    // The audit trail is opened only by scopes that name it: a wildcard granted for member data
+    // must not let one partner read the access log of the others.
+    const scopes = type === 'AuditEvent' ? this.scopes.filter((s) => s.type === 'AuditEvent') : this.scopes;
+    const grant = grantFor(scopes, type, perm);
     if (!grant.allowed) {
       const needed = `system/${type}.${perm}`;
       throw new ForbiddenError(`The access token does not allow ${PERMISSION_NAMES[perm]} on ${type} (needs ${needed})`, `Bearer error="insufficient_scope", scope="${needed}"`);

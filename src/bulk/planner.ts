@@ -7,6 +7,7 @@
 import type pg from 'pg';
 import { patientCompartmentTypes, REFERENCED_TYPES } from '../fhir/compartment.js';
 import type { ExportConfig } from '../config.js';
+import { planAuditUnits } from './audit-unit.js';
 import { compartmentExportTypes } from './parameters.js';
 import { hasMembers, mayRead, type JobSpec, type UnitKind } from './unit-query.js';
 
@@ -86,6 +87,10 @@ export async function planUnits(db: pg.Pool, job: JobSpec, cfg: ExportConfig): P
 
   if (level !== 'system' && job.params.organizeBy === 'Patient') {
     for (const [lo, hi] of await patientRanges(db, job, cfg.unitPatients)) units.push({ kind: 'organized', type: null, lo, hi });
+  }
+  // The audit trail is exported only when asked for by name (and readable: an explicit AuditEvent scope).
+  if (level === 'system' && job.params.types?.includes('AuditEvent') && mayRead(job, 'AuditEvent')) {
+    units.push(...(await planAuditUnits(db, job, cfg.unitSize)));
   }
   for (const type of types) {
     if (level === 'system') {

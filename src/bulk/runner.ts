@@ -10,6 +10,7 @@ import type { ExportConfig } from '../config.js';
 import { subsetJson } from '../fhir/subset.js';
 import { operationOutcome } from '../http/outcome.js';
 import type { ClaimedUnit, UnitOutput } from './jobs.js';
+import { writeAuditUnit } from './audit-unit.js';
 import { LineBuffer, NdjsonParts } from './ndjson-writer.js';
 import { exportTypes, organizedTypes, planUnits } from './planner.js';
 import type { ExportStorage } from './storage.js';
@@ -128,6 +129,7 @@ export async function runUnit(ctx: RunContext, unit: ClaimedUnit, signal: AbortS
   }
 
   if (unit.kind === 'organized') return runOrganized(ctx, unit, job, prefix, signal);
+  if (unit.kind === 'audit') return runAudit(ctx, unit, job, prefix, signal);
 
   const type = unit.type!;
   const deleted = unit.kind === 'deleted';
@@ -141,6 +143,20 @@ export async function runUnit(ctx: RunContext, unit: ClaimedUnit, signal: AbortS
       files: files.map((f) => ({ ...f, kind: deleted ? ('deleted' as const) : ('output' as const), type: deleted ? 'Bundle' : type })),
       resources: deleted ? 0 : files.reduce((n, f) => n + f.count, 0),
     };
+  } catch (err) {
+    await parts.abort();
+    throw err;
+  }
+}
+
+/** AuditEvent records (see audit-unit.ts), through the same part files as every other type. */
+async function runAudit(ctx: RunContext, unit: ClaimedUnit, job: JobSpec, prefix: string, signal: AbortSignal): Promise<UnitOutput> {
+  const parts = new NdjsonParts(ctx.storage, prefix, `AuditEvent-${unit.seq}-${unit.attempt}`, ctx.config.fileMaxBytes);
+  const elements = elementsFor(job, 'AuditEvent');
+  try {
+    await writeAuditUnit(ctx.pool, job, unit.lo!, unit.hi!, (lines) => parts.write(elements ? trimLines(lines, elements) : lines), signal);
+    const files = await parts.finish();
+    return { files: files.map((f) => ({ ...f, kind: 'output' as const, type: 'AuditEvent' })), resources: files.reduce((n, f) => n + f.count, 0) };
   } catch (err) {
     await parts.abort();
     throw err;

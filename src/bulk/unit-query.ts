@@ -15,7 +15,7 @@ import { parseFilter, type Filter } from '../search/parse.js';
 import { scopeFilter } from '../search/scope.js';
 import type { ExportParams } from './parameters.js';
 
-export type UnitKind = 'plan' | 'resources' | 'members' | 'referenced' | 'provenance' | 'organized' | 'deleted';
+export type UnitKind = 'plan' | 'resources' | 'members' | 'referenced' | 'provenance' | 'organized' | 'deleted' | 'audit';
 
 export interface Unit {
   jobId: string;
