@@ -7,6 +7,7 @@
  * transaction; the first error rolls back everything from that file and stops the import.
  * Either way a database failure stops the import: it is never mistaken for a bad resource.
  */
+import { ANALYZE_AFTER_RESOURCES, refreshStatistics } from '../store/statistics.js';
 import type pg from 'pg';
 import { isResourceType } from '../fhir/schema.js';
 import { validateResource } from '../fhir/validation.js';
@@ -184,7 +185,9 @@ export async function importFiles(pool: pg.Pool, tenant: string, paths: string[]
   }
   await flushCommits(pool);
   progress.emit(true);
-  return { ...tally.result(files.length, stoppedAt === undefined, performance.now() - started), ...(stoppedAt ? { stoppedAt } : {}) };
+  const result = tally.result(files.length, stoppedAt === undefined, performance.now() - started);
+  if (result.written >= ANALYZE_AFTER_RESOURCES) await refreshStatistics(pool);
+  return { ...result, ...(stoppedAt ? { stoppedAt } : {}) };
 }
 
 /** abort mode: the file's writes commit together or not at all; counts join the total only on commit. */

@@ -8,6 +8,7 @@
  * batch is generated while the previous one is being written (yielding to the event loop often
  * enough for the write's round trips to proceed).
  */
+import { ANALYZE_AFTER_RESOURCES, refreshStatistics } from '../store/statistics.js';
 import type pg from 'pg';
 import { validateResource, type Resource } from '../fhir/validation.js';
 import { performWrites, type WriteRequest } from '../interactions/writes.js';
@@ -114,5 +115,6 @@ export async function seedTenant(pool: pg.Pool, tenant: string, options: SeedLoa
   await Promise.all(inFlight);
   if (failure !== undefined) throw failure;
   await flushCommits(pool);
+  if (written >= ANALYZE_AFTER_RESOURCES) await refreshStatistics(pool);
   return { counts, written, elapsedMs: performance.now() - started };
 }
