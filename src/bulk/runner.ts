@@ -62,6 +62,7 @@ function inlineLiterals(client: pg.PoolClient, st: Statement): string {
 /** Streams the statement's rows as lines ('\n'-terminated; columns separated by \x02) to `onLines`. */
 async function copyLines(ctx: RunContext, st: Statement, signal: AbortSignal, onLines: (lines: Buffer) => Promise<void>): Promise<void> {
   const client = await ctx.pool.connect();
+  let copying = false;
   try {
     await client.query('BEGIN READ ONLY');
     await client.query('SET LOCAL statement_timeout = 0');
@@ -72,6 +73,7 @@ async function copyLines(ctx: RunContext, st: Statement, signal: AbortSignal, on
     const lines = new LineBuffer();
     const onAbort = () => stream.destroy(new Error('export unit lost its lease'));
     signal.addEventListener('abort', onAbort, { once: true });
+    copying = true;
     try {
       for await (const chunk of stream) {
         const complete = lines.push(chunk as Buffer);
@@ -80,11 +82,14 @@ async function copyLines(ctx: RunContext, st: Statement, signal: AbortSignal, on
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
+    copying = false;
     if (lines.rest.length) throw new Error('COPY output ended mid-line');
     await client.query('COMMIT');
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    // A destroyed COPY leaves the connection mid-protocol; do not return it to the pool.
+    // A COPY stopped midway leaves the connection mid-protocol: a ROLLBACK would queue behind
+    // rows nobody reads and wait forever (the backend stuck writing to us). Closing the
+    // connection instead ends the backend's transaction.
+    if (!copying) await client.query('ROLLBACK').catch(() => undefined);
     client.release(err as Error);
     throw err;
   }

@@ -53,7 +53,11 @@ function sortExpression(b: Binds, key: SortKey): { sql: string; cast: string } {
 /** The WHERE clause for the plan's matches (with the granular-scope filter, if any). */
 function whereClause(b: Binds, plan: SearchPlan, base: string, extra: Filter[]): string {
   const subject = { type: 'r.type', id: 'r.id', lastUpdated: 'r.last_updated' };
-  const parts = ['r.tenant = $1', `r.type = ANY(${b.add(plan.types, 'text[]')})`, 'NOT r.deleted'];
+  // One type is an equality, not ANY(array): the planner then carries it into every index
+  // condition (x.type = r.type = 'Patient'), so token and reference lookups start from the
+  // value index instead of walking every resource of the type.
+  const type = plan.types.length === 1 ? `r.type = ${b.add(plan.types[0])}` : `r.type = ANY(${b.add(plan.types, 'text[]')})`;
+  const parts = ['r.tenant = $1', type, 'NOT r.deleted'];
   for (const f of [...plan.filters, ...extra]) parts.push(filterCondition(b, f, subject, base));
   return parts.join(' AND ');
 }
