@@ -1,5 +1,5 @@
 /** RFC 6749 §5.2 token-endpoint errors: `{"error", "error_description"}` with a status. */
-export type OAuthErrorCode = 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unauthorized_client' | 'unsupported_grant_type' | 'invalid_scope' | 'server_error';
+export type OAuthErrorCode = 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unauthorized_client' | 'unsupported_grant_type' | 'invalid_scope' | 'server_error' | 'temporarily_unavailable';
 
 export class OAuthError extends Error {
   constructor(

@@ -10,6 +10,7 @@ import os from 'node:os';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { ExportConfig } from '../config.js';
+import { isDatabaseUnavailable } from '../store/availability.js';
 import { claimUnit, completeUnit, deleteJob, expiredJobs, failUnit, heartbeat, releaseUnit, type ClaimedUnit } from './jobs.js';
 import { jobPrefix, runUnit, type RunContext } from './runner.js';
 import type { ExportStorage } from './storage.js';
@@ -103,7 +104,8 @@ export class ExportWorkers {
       try {
         unit = await claimUnit(this.opts.pool, this.owner, this.opts.config.leaseSeconds, this.opts.config.storage);
       } catch (err) {
-        if (!this.stopping) this.opts.log.warn({ err }, 'export worker could not claim a unit');
+        // While the database is away the loop keeps trying (at the idle pace) and resumes by itself.
+        if (!this.stopping) this.opts.log.warn({ err, databaseUnavailable: isDatabaseUnavailable(err) }, 'export worker could not claim a unit');
       }
       if (!unit) {
         if (!this.stopping) await this.idle();
@@ -141,6 +143,13 @@ export class ExportWorkers {
         return;
       }
       if (abort.signal.aborted) return;
+      if (isDatabaseUnavailable(err)) {
+        // Not the unit's fault: hand it back without counting the attempt. If the database is
+        // still away, the lease lapses instead and the unit is claimed again once it is back.
+        this.opts.log.warn({ err, job: unit.jobId, unit: unit.seq }, 'export unit interrupted: database unavailable');
+        await releaseUnit(pool, unit, this.owner).catch(() => undefined);
+        return;
+      }
       this.opts.log.error({ err, job: unit.jobId, unit: unit.seq, attempt: unit.attempt }, 'export unit failed');
       await failUnit(pool, unit, this.owner, reasonOf(err), config.maxAttempts, config.retentionSeconds).catch(() => undefined);
     } finally {

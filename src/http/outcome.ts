@@ -5,6 +5,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { FhirError, type Issue } from '../errors.js';
+import { databaseUnavailable } from '../store/availability.js';
 import { FHIR_JSON_UTF8 } from './media.js';
 
 export function operationOutcome(issues: Issue[]): Record<string, unknown> {
@@ -19,9 +20,6 @@ export function operationOutcome(issues: Issue[]): Record<string, unknown> {
   };
 }
 
-const DB_UNAVAILABLE = /^(08|57P0|53300)/;
-const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
-
 /** Turns any thrown value into a FhirError. */
 export function toFhirError(err: unknown): { error: FhirError; unexpected: boolean } {
   if (err instanceof FhirError) return { error: err, unexpected: false };
@@ -30,6 +28,8 @@ export function toFhirError(err: unknown): { error: FhirError; unexpected: boole
     error: new FhirError(status, [{ severity: 'error', code, diagnostics }], headers),
     unexpected: false,
   });
+  const unavailable = databaseUnavailable(err);
+  if (unavailable) return { error: unavailable, unexpected: false };
   switch (e?.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return fail(413, 'too-long', 'The request body is larger than this server accepts');
@@ -45,9 +45,6 @@ export function toFhirError(err: unknown): { error: FhirError; unexpected: boole
     case '57014':
       return fail(503, 'too-costly', 'The database did not answer within the statement timeout; retry or narrow the request', { 'Retry-After': '5' });
   }
-  if ((e?.code && (DB_UNAVAILABLE.test(e.code) || NET_CODES.has(e.code))) || /Connection terminated|timeout exceeded when trying to connect/i.test(e?.message ?? '')) {
-    return fail(503, 'transient', 'The database is unavailable; retry shortly', { 'Retry-After': '5' });
-  }
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return fail(e.statusCode, 'invalid', 'The request could not be processed as sent');
   }
@@ -61,3 +58,4 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: unk
   const issues = error.issues.map((i) => ({ ...i, diagnostics: error.status === 500 ? `${i.diagnostics} (request ${request.id})` : i.diagnostics }));
   return reply.code(error.status).headers(error.headers).type(FHIR_JSON_UTF8).send(JSON.stringify(operationOutcome(issues)));
 }
+
