@@ -20,6 +20,10 @@ export interface Config {
   accessTokenTtl: number;
   /** Largest accepted request body, bytes (413 beyond). */
   bodyLimit: number;
+  /** HTTPS: certificate and key files (PEM); undefined serves plain HTTP. */
+  tls: TlsConfig | undefined;
+  /** Request shape and timing limits (README: "Operations and security"). */
+  http: HttpLimitsConfig;
   db: {
     poolMax: number;
     /** Per-statement timeout, milliseconds (0 = none). */
@@ -36,6 +40,25 @@ export interface Config {
     maxCount: number;
   };
   export: ExportConfig;
+}
+
+export interface TlsConfig {
+  certFile: string;
+  keyFile: string;
+}
+
+/** Limits on what one request may ask for and how long it may take. */
+export interface HttpLimitsConfig {
+  /** Longest query string (the part after `?`), characters; 414 beyond. */
+  maxQueryLength: number;
+  /** Most query (and `_search` form) parameters; 400 beyond. */
+  maxQueryParams: number;
+  /** Time for a client to send a whole request (headers and body), ms; 408 beyond. 0 = none. */
+  requestTimeoutMs: number;
+  /** Time for the server to answer once the request is routed, ms; 503 beyond. 0 = none. Export downloads are exempt. */
+  responseTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this many ms. */
+  keepAliveTimeoutMs: number;
 }
 
 /** Bulk export settings (README: "Bulk export"). */
@@ -68,6 +91,15 @@ export interface ExportConfig {
   s3Redirect: boolean;
 }
 
+/** TLS_CERT_FILE and TLS_KEY_FILE: both or neither. */
+function tls(env: NodeJS.ProcessEnv): TlsConfig | undefined {
+  const certFile = env.TLS_CERT_FILE || undefined;
+  const keyFile = env.TLS_KEY_FILE || undefined;
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) throw new Error('TLS needs both a certificate and a key (TLS_CERT_FILE and TLS_KEY_FILE, or serve --tls-cert and --tls-key)');
+  return { certFile: path.resolve(certFile), keyFile: path.resolve(keyFile) };
+}
+
 function int(name: string, fallback: number, env: NodeJS.ProcessEnv): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -81,7 +113,8 @@ function int(name: string, fallback: number, env: NodeJS.ProcessEnv): number {
 /** Reads the configuration; `overrides` lets the CLI flags and tests win over the environment. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
   const port = int('PORT', 8080, env);
-  const publicUrl = (env.PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, '');
+  const tlsFiles = tls(env);
+  const publicUrl = (env.PUBLIC_URL ?? `${tlsFiles ? 'https' : 'http'}://localhost:${port}`).replace(/\/+$/, '');
   try {
     new URL(publicUrl);
   } catch {
@@ -97,6 +130,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     accessTokenTtl: int('ACCESS_TOKEN_TTL', 300, env),
     demoMembers: int('DEMO_MEMBERS', 1000, env),
     bodyLimit: int('BODY_LIMIT', 16 * 1024 * 1024, env),
+    tls: tlsFiles,
+    http: {
+      maxQueryLength: Math.max(256, int('MAX_QUERY_LENGTH', 8192, env)),
+      maxQueryParams: Math.max(1, int('MAX_QUERY_PARAMS', 100, env)),
+      requestTimeoutMs: int('REQUEST_TIMEOUT_MS', 120_000, env),
+      responseTimeoutMs: int('RESPONSE_TIMEOUT_MS', 120_000, env),
+      keepAliveTimeoutMs: Math.max(1, int('KEEP_ALIVE_TIMEOUT_MS', 72_000, env)),
+    },
     db: {
       poolMax: int('DB_POOL_MAX', 10, env),
       statementTimeoutMs: int('DB_STATEMENT_TIMEOUT_MS', 30_000, env),

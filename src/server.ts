@@ -32,6 +32,10 @@ import { parseEtag } from './interactions/respond.js';
 import { warmUpValidation } from './fhir/validation.js';
 import { update } from './interactions/update.js';
 import { TenantDirectory } from './tenancy/tenants.js';
+import { listenerOptions } from './http/listener.js';
+import { registerResponseTimeout } from './http/response-timeout.js';
+import { assertParameterCount, registerQueryLimits } from './http/query-limits.js';
+import { registerSecurityHeaders } from './http/security-headers.js';
 
 const JSON_BODY_TYPES = ['application/fhir+json', 'application/json', 'application/json+fhir'];
 
@@ -113,7 +117,12 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
     return503OnClosing: true,
     // Malformed URLs and over-long path parameters are answered like every other error.
     frameworkErrors: (err, req, reply) => sendError(req, reply, err),
+    // TLS, timeouts, header size; connection-level failures answered as OperationOutcomes.
+    ...listenerOptions(config),
   });
+  registerSecurityHeaders(app, config);
+  registerQueryLimits(app, config.http);
+  registerResponseTimeout(app, config.http.responseTimeoutMs);
   const ctx: ServerContext = { config, pool, cursors: new CursorCodec(await loadCursorKey(pool)) };
   const tenants = new TenantDirectory(pool);
   warmUpValidation();
@@ -212,6 +221,7 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
           throw new UnsupportedMediaTypeError('Send search parameters as application/x-www-form-urlencoded');
         }
         const pairs = [...searchPairs(req), ...new URLSearchParams(body?.toString('utf8') ?? '')];
+        assertParameterCount(pairs.length, config.http);
         return sendFhir(reply, await search(tctx(req), { type: req.params.type, pairs, strict: strictHandling(req) }));
       });
       // Patient-compartment search; `_history` (a static segment) keeps its own route.

@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import type { Config } from '../config.js';
+import { FhirError, ResponseTimeoutError } from '../errors.js';
 import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../store/availability.js';
 import { fhirBase, tokenUrl } from '../http/urls.js';
 import { tenantExists } from '../store/tenants.js';
@@ -148,9 +149,12 @@ function sendOAuthError(req: FastifyRequest, reply: FastifyReply, err: unknown):
   if (err instanceof OAuthError) e = err;
   else if ((err as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') e = new OAuthError(413, 'invalid_request', 'The request body is too large');
   else if ((err as { code?: string }).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') e = new OAuthError(400, 'invalid_request', 'The token request must be application/x-www-form-urlencoded');
-  else if (isDatabaseUnavailable(err)) {
+  else if (isDatabaseUnavailable(err) || err instanceof ResponseTimeoutError) {
     req.log.warn({ err }, 'token endpoint unavailable');
     e = new OAuthError(503, 'temporarily_unavailable', 'The token service is temporarily unavailable; retry shortly', { 'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS) });
+  } else if (err instanceof FhirError && err.status < 500) {
+    // Request limits enforced before routing (query length, parameter count, timeouts) speak OAuth here.
+    e = new OAuthError(err.status, 'invalid_request', err.issues[0]?.diagnostics ?? 'The request was refused', err.headers);
   } else {
     req.log.error({ err }, 'token endpoint failure');
     e = new OAuthError(500, 'server_error', 'The token could not be issued; try again'); // E13

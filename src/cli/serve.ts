@@ -18,9 +18,18 @@ export function registerServe(program: Command): void {
     .option('--port <n>', 'port to listen on (PORT)')
     .option('--host <h>', 'address to bind (HOST)')
     .option('--workers <n>', 'in-process export workers (EXPORT_WORKERS, default 2; 0: API only)')
+    .option('--tls-cert <file>', 'serve HTTPS (TLS 1.2 and 1.3) with this PEM certificate chain (TLS_CERT_FILE)')
+    .option('--tls-key <file>', 'the PEM private key of --tls-cert (TLS_KEY_FILE)')
     .option('--demo', 'create tenant "demo" and a demo client (key pair under DATA_DIR) if missing, and print how to use them')
-    .action(async (opts: { port?: string; host?: string; demo?: boolean; workers?: string }) => {
-      const env = { ...process.env, ...(opts.port ? { PORT: opts.port } : {}), ...(opts.host ? { HOST: opts.host } : {}), ...(opts.workers ? { EXPORT_WORKERS: opts.workers } : {}) };
+    .action(async (opts: { port?: string; host?: string; demo?: boolean; workers?: string; tlsCert?: string; tlsKey?: string }) => {
+      const env = {
+        ...process.env,
+        ...(opts.port ? { PORT: opts.port } : {}),
+        ...(opts.host ? { HOST: opts.host } : {}),
+        ...(opts.workers ? { EXPORT_WORKERS: opts.workers } : {}),
+        ...(opts.tlsCert ? { TLS_CERT_FILE: opts.tlsCert } : {}),
+        ...(opts.tlsKey ? { TLS_KEY_FILE: opts.tlsKey } : {}),
+      };
       const config = loadConfig(env);
       let db: Database | undefined;
       let app: FastifyInstance | undefined;
@@ -55,7 +64,7 @@ export function registerServe(program: Command): void {
         throw err;
       }
       await started();
-      app.log.info({ base: fhirBase(config.publicUrl, '{tenant}'), database: db.embedded ? 'embedded' : 'external' }, 'payer-fhir ready');
+      app.log.info({ base: fhirBase(config.publicUrl, '{tenant}'), database: db.embedded ? 'embedded' : 'external', tls: !!config.tls }, 'payer-fhir ready');
       if (banner) process.stdout.write(`${banner}\n`);
     });
 }

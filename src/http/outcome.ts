@@ -3,6 +3,7 @@
  * OperationOutcome; framework and database failures map to safe, precise outcomes; anything
  * else is a 500 whose details go to the log only (never a stack trace, SQL or path).
  */
+import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { FhirError, type Issue } from '../errors.js';
 import { databaseUnavailable } from '../store/availability.js';
@@ -59,3 +60,14 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: unk
   return reply.code(error.status).headers(error.headers).type(FHIR_JSON_UTF8).send(JSON.stringify(operationOutcome(issues)));
 }
 
+/**
+ * A complete HTTP/1.1 error answer as raw text, for failures Node reports before there is a
+ * request to reply to (a request that never finished arriving, oversized headers, bytes that
+ * are not HTTP). The connection is closed after it.
+ */
+export function rawErrorResponse(error: FhirError, extraHeaders: Record<string, string>): string {
+  const body = JSON.stringify(operationOutcome(error.issues));
+  const headers = { 'Content-Type': FHIR_JSON_UTF8, 'Content-Length': String(Buffer.byteLength(body)), Connection: 'close', ...error.headers, ...extraHeaders };
+  const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}`);
+  return `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\n${lines.join('\r\n')}\r\n\r\n${body}`;
+}
