@@ -38,6 +38,8 @@ export interface Config {
   search: {
     defaultCount: number;
     maxCount: number;
+    /** Levels of `_include`/`_revinclude` followed from the matches (1: no `:iterate` rounds). */
+    maxIncludeDepth: number;
   };
   export: ExportConfig;
 }
@@ -75,6 +77,8 @@ export interface ExportConfig {
   retentionSeconds: number;
   /** Concurrently running jobs per client (KO-42); completed and deleted jobs do not count. */
   maxJobsPerClient: number;
+  /** Concurrently running jobs of all clients of a tenant together (0 = no tenant limit). */
+  maxJobsPerTenant: number;
   /** The Retry-After given while a job runs (ST-01). */
   retryAfterSeconds: number;
   /** Polls allowed within one Retry-After interval before 429 (ST-02, ST-03). */
@@ -150,6 +154,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     search: {
       defaultCount: int('SEARCH_DEFAULT_COUNT', 50, env),
       maxCount: Math.max(1000, int('SEARCH_MAX_COUNT', 1000, env)),
+      maxIncludeDepth: Math.max(1, int('MAX_INCLUDE_DEPTH', 4, env)),
     },
     export: {
       storage: env.EXPORT_STORAGE || `file:${path.join(path.resolve(env.DATA_DIR ?? 'data'), 'exports')}`,
@@ -158,6 +163,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       fileMaxBytes: Math.max(1024, int('EXPORT_FILE_MAX_BYTES', 512 * 1024 * 1024, env)),
       retentionSeconds: int('EXPORT_RETENTION_SECONDS', 24 * 3600, env),
       maxJobsPerClient: Math.max(1, int('EXPORT_MAX_JOBS_PER_CLIENT', 3, env)),
+      maxJobsPerTenant: int('EXPORT_MAX_JOBS_PER_TENANT', 10, env),
       retryAfterSeconds: Math.min(10, Math.max(1, int('EXPORT_RETRY_AFTER', 2, env))),
       pollBurst: Math.max(2, int('EXPORT_POLL_BURST', 10, env)),
       leaseSeconds: Math.max(2, int('EXPORT_LEASE_SECONDS', 30, env)),

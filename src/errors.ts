@@ -153,6 +153,13 @@ export class RequestTimeoutError extends FhirError {
   }
 }
 
+/** 400 `too-costly`: the request asks for more work than a configured limit allows. */
+export class TooCostlyError extends FhirError {
+  constructor(diagnostics: string, expression?: string[]) {
+    super(400, one(400, 'too-costly', diagnostics, expression));
+  }
+}
+
 /** 503: the server could not answer within RESPONSE_TIMEOUT_MS; the client may retry. */
 export class ResponseTimeoutError extends FhirError {
   constructor(diagnostics: string, retryAfterSeconds = 5) {

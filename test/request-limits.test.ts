@@ -1,12 +1,13 @@
 // Abuse limits, each a precise 4xx (or 503 for the server's own deadline) with an
 // OperationOutcome — or RFC 6749 JSON at the token endpoint — and never a 500: query-string
-// length, number of parameters, oversized headers, body size, _count cap, and
-// request/response/keep-alive timeouts.
+// length, number of parameters, oversized headers, body size, _count cap, _include depth,
+// request/response/keep-alive timeouts, and running exports per tenant.
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { registerKeyClient, requestToken, signAssertion, tokenFor, tokenUrlFor } from './helpers/auth.js';
+import { KICKOFF_HEADERS } from './helpers/bulk.js';
 import { http, isOperationOutcome, type HttpResult } from './helpers/http.js';
 import { startServer, type TestServer } from './helpers/server.js';
 
@@ -40,7 +41,7 @@ describe('request limits', () => {
     server = await startServer({
       bodyLimit: 2048,
       http: { maxQueryLength: 300, maxQueryParams: 5, requestTimeoutMs: 1000, responseTimeoutMs: 1500, keepAliveTimeoutMs: 1000 },
-      search: { defaultCount: 50, maxCount: 3 },
+      search: { defaultCount: 50, maxCount: 3, maxIncludeDepth: 2 },
     });
     ({ base, tenant } = await server.newTenant('limits'));
   });
@@ -90,6 +91,27 @@ describe('request limits', () => {
     const self = new URL(r.json.link.find((l: any) => l.relation === 'self').url);
     assert.equal(self.searchParams.get('_count'), '3');
     assert.ok(r.json.link.some((l: any) => l.relation === 'next'));
+  });
+
+  it('MAX_INCLUDE_DEPTH: _include:iterate stops at the limit and says so (400 too-costly under handling=strict)', async () => {
+    // org-d ← org-c ← org-b ← org-a (partOf): from org-a, three levels up.
+    for (const [id, parent] of [['org-d'], ['org-c', 'org-d'], ['org-b', 'org-c'], ['org-a', 'org-b']]) {
+      const org = { resourceType: 'Organization', id, name: id, ...(parent ? { partOf: { reference: `Organization/${parent}` } } : {}) };
+      assert.ok([200, 201].includes((await http(`${base}/Organization/${id}`, { method: 'PUT', body: org })).status));
+    }
+    const ids = (r: HttpResult, mode: string) => r.json.entry.filter((e: any) => e.search.mode === mode).map((e: any) => e.resource.id ?? e.resource.resourceType).sort();
+    const cut = await http(`${base}/Organization?_id=org-a&_include:iterate=Organization:partof`);
+    assert.equal(cut.status, 200);
+    assert.deepEqual(ids(cut, 'include'), ['org-b', 'org-c']);
+    const outcome = cut.json.entry.find((e: any) => e.search.mode === 'outcome')?.resource;
+    assert.equal(outcome?.issue?.[0]?.code, 'too-costly', JSON.stringify(outcome));
+    assert.match(outcome.issue[0].diagnostics, /2 level/);
+    // Two levels up from org-b is the whole chain: nothing was cut, nothing is said.
+    const whole = await http(`${base}/Organization?_id=org-b&_include:iterate=Organization:partof`);
+    assert.deepEqual(ids(whole, 'include'), ['org-c', 'org-d']);
+    assert.equal(ids(whole, 'outcome').length, 0);
+    const strict = await http(`${base}/Organization?_id=org-a&_include:iterate=Organization:partof`, { headers: { prefer: 'handling=strict' } });
+    assertOutcome(strict, 400, 'too-costly', 'strict');
   });
 
   it('REQUEST_TIMEOUT_MS: a request that never finishes arriving is answered 408 and the connection closed', async () => {
@@ -145,6 +167,31 @@ describe('request limits', () => {
     } finally {
       await locker.query('ROLLBACK').catch(() => undefined);
       await locker.end();
+    }
+  });
+
+  it('EXPORT_MAX_JOBS_PER_TENANT: running exports of all clients together are capped (429 throttled, Retry-After)', async () => {
+    const capped = await startServer({ export: { ...server.config.export, maxJobsPerTenant: 2, maxJobsPerClient: 3 } });
+    try {
+      const { base: b, tenant: t, token: first } = await capped.newTenant('exportcap');
+      const { token: second } = await tokenFor(capped.db.pool, capped.origin, t);
+      const kick = (token: string) => http(`${b}/$export?_type=Patient`, { headers: { ...KICKOFF_HEADERS, authorization: `Bearer ${token}` } });
+      const a1 = await kick(first);
+      assert.equal(a1.status, 202, a1.text);
+      assert.equal((await kick(second)).status, 202);
+      const third = await kick(second);
+      assertOutcome(third, 429, 'throttled', 'third export in the tenant');
+      assert.match(third.json.issue[0].diagnostics, /tenant/);
+      assert.match(third.headers.get('retry-after') ?? '', /^\d+$/);
+      assert.equal((await kick(first)).status, 429, 'the first client is under its own limit but the tenant is full');
+      // Another tenant is not affected.
+      const other = await capped.newTenant('exportcap');
+      assert.equal((await http(`${other.base}/$export?_type=Patient`, { headers: KICKOFF_HEADERS })).status, 202);
+      // A cancelled export frees its place at once.
+      assert.equal((await http(a1.headers.get('content-location')!, { method: 'DELETE', headers: { authorization: `Bearer ${first}` } })).status, 202);
+      assert.equal((await kick(second)).status, 202);
+    } finally {
+      await capped.close();
     }
   });
 });

@@ -84,6 +84,12 @@ export async function runningJobs(db: pg.Pool | pg.PoolClient, tenant: string, c
   return rows[0].n;
 }
 
+/** Running jobs of all clients of a tenant (EXPORT_MAX_JOBS_PER_TENANT). */
+export async function runningTenantJobs(db: pg.Pool | pg.PoolClient, tenant: string): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM export_job WHERE tenant = $1 AND state = 'active'`, [tenant]);
+  return rows[0].n;
+}
+
 /** A job visible to its tenant (cancelled and expired jobs are gone, ST-11). */
 export async function findJob(db: pg.Pool, tenant: string, id: string): Promise<JobRow | undefined> {
   if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id)) return undefined;
