@@ -24,6 +24,8 @@ export interface Config {
   tls: TlsConfig | undefined;
   /** Request shape and timing limits (README: "Operations and security"). */
   http: HttpLimitsConfig;
+  /** Prometheus metrics (README: "Operations and security"). */
+  metrics: MetricsConfig;
   db: {
     poolMax: number;
     /** Per-statement timeout, milliseconds (0 = none). */
@@ -61,6 +63,14 @@ export interface HttpLimitsConfig {
   responseTimeoutMs: number;
   /** An idle keep-alive connection is closed after this many ms. */
   keepAliveTimeoutMs: number;
+}
+
+export interface MetricsConfig {
+  /** A separate, unauthenticated listener serving only /metrics (undefined: none). */
+  port: number | undefined;
+  host: string;
+  /** When set, /metrics on the main port answers requests bearing this token. */
+  token: string | undefined;
 }
 
 /** Bulk export settings (README: "Bulk export"). */
@@ -141,6 +151,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       requestTimeoutMs: int('REQUEST_TIMEOUT_MS', 120_000, env),
       responseTimeoutMs: int('RESPONSE_TIMEOUT_MS', 120_000, env),
       keepAliveTimeoutMs: Math.max(1, int('KEEP_ALIVE_TIMEOUT_MS', 72_000, env)),
+    },
+    metrics: {
+      port: env.METRICS_PORT ? int('METRICS_PORT', 0, env) : undefined,
+      host: env.METRICS_HOST || '127.0.0.1',
+      token: env.METRICS_TOKEN || undefined,
     },
     db: {
       poolMax: int('DB_POOL_MAX', 10, env),

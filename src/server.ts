@@ -36,6 +36,8 @@ import { listenerOptions } from './http/listener.js';
 import { registerResponseTimeout } from './http/response-timeout.js';
 import { assertParameterCount, registerQueryLimits } from './http/query-limits.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
+import { ServerMetrics } from './metrics/metrics.js';
+import { registerMetrics } from './metrics/routes.js';
 
 const JSON_BODY_TYPES = ['application/fhir+json', 'application/json', 'application/json+fhir'];
 
@@ -103,6 +105,7 @@ export interface BuildOptions {
 }
 
 export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const metrics = new ServerMetrics(pool);
   const app = Fastify({
     logger: opts.logger === false ? false : { level: config.logLevel },
     bodyLimit: config.bodyLimit,
@@ -118,11 +121,13 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
     // Malformed URLs and over-long path parameters are answered like every other error.
     frameworkErrors: (err, req, reply) => sendError(req, reply, err),
     // TLS, timeouts, header size; connection-level failures answered as OperationOutcomes.
-    ...listenerOptions(config),
+    ...listenerOptions(config, { onClientError: (status) => metrics.observeRequest('unknown', status, 0) }),
   });
+  app.decorate('metrics', metrics);
   registerSecurityHeaders(app, config);
   registerQueryLimits(app, config.http);
   registerResponseTimeout(app, config.http.responseTimeoutMs);
+  registerMetrics(app, metrics, config.metrics.token);
   const ctx: ServerContext = { config, pool, cursors: new CursorCodec(await loadCursorKey(pool)) };
   const tenants = new TenantDirectory(pool);
   warmUpValidation();
@@ -134,7 +139,15 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
   const storage = await openStorage(config.export.storage);
   const workerCount = opts.workers ?? config.export.workers;
   const workers = workerCount > 0
-    ? new ExportWorkers({ pool, storage, config: config.export, base: (t) => fhirBase(config.publicUrl, t), concurrency: workerCount, log: app.log })
+    ? new ExportWorkers({
+        pool,
+        storage,
+        config: config.export,
+        base: (t) => fhirBase(config.publicUrl, t),
+        concurrency: workerCount,
+        log: app.log,
+        onUnitCompleted: (out) => metrics.unitCompleted(out),
+      })
     : undefined;
   workers?.start();
   app.addHook('onClose', async () => workers?.stop());

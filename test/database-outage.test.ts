@@ -15,6 +15,8 @@ import { KICKOFF_HEADERS, poll } from './helpers/bulk.js';
 import { http, isOperationOutcome, type HttpResult } from './helpers/http.js';
 import { startServer, type TestServer } from './helpers/server.js';
 
+const METRICS_TOKEN = 'outage-metrics';
+
 function assertUnavailable(r: HttpResult, label: string): void {
   assert.equal(r.status, 503, `${label}: ${r.status} ${r.text.slice(0, 300)}`);
   assert.match(r.headers.get('retry-after') ?? '', /^\d+$/, `${label}: Retry-After`);
@@ -45,6 +47,7 @@ describe('PostgreSQL outage', () => {
       {
         databaseUrl: database.url,
         db: { poolMax: 5, statementTimeoutMs: 30_000, connectTimeoutMs: 3_000 },
+        metrics: { token: METRICS_TOKEN, port: undefined, host: '127.0.0.1' },
         // A unit whose worker could not hand it back (the database was away) is claimed again soon.
         export: { ...loadConfig().export, leaseSeconds: 3 },
       },
@@ -105,6 +108,10 @@ describe('PostgreSQL outage', () => {
     assert.equal(refused.headers.get('cache-control'), 'no-store');
     const ready = await http(`${server.origin}/readyz`);
     assert.equal(ready.status, 503);
+    // Metrics still answer, and say the database is down.
+    const metrics = await fetch(`${server.origin}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    assert.equal(metrics.status, 200);
+    assert.match(await metrics.text(), /^payer_fhir_database_up 0$/m);
 
     // The same data folder and port: the server's pool finds it again by itself.
     database = await startEmbeddedDatabase(dataDir, undefined, { port });

@@ -1,5 +1,6 @@
 // TLS: `payer-fhir serve --tls-cert --tls-key` serves HTTPS with TLS 1.2 and 1.3 only, checked
-// with real TLS handshakes (node:tls) against the real command; HSTS on answers over TLS. The certificate is made by `openssl` here.
+// with real TLS handshakes (node:tls) against the real command; the METRICS_PORT listener that
+// `serve` starts beside it; HSTS on answers over TLS. The certificate is made by `openssl` here.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -83,6 +84,7 @@ describe('TLS (serve --tls-cert --tls-key)', () => {
   let child: ChildProcess;
   let db: Database;
   let port: number;
+  let metricsPort: number;
   let origin: string;
   let tenant: string;
   let stderr = '';
@@ -92,12 +94,13 @@ describe('TLS (serve --tls-cert --tls-key)', () => {
     tenant = uniqueId('tls');
     await addTenant(db.pool, tenant);
     port = await freePort();
+    metricsPort = await freePort();
     origin = `https://127.0.0.1:${port}`;
-    const { PUBLIC_URL: _p, TLS_CERT_FILE: _c, TLS_KEY_FILE: _k, ...env } = process.env;
+    const { PUBLIC_URL: _p, TLS_CERT_FILE: _c, TLS_KEY_FILE: _k, METRICS_TOKEN: _t, ...env } = process.env;
     child = spawn(process.execPath, [bin, 'serve', '--port', String(port), '--host', '127.0.0.1', '--workers', '0', '--tls-cert', certFile, '--tls-key', keyFile], {
       // Node's own default floor is TLS 1.2; lowering it to 1.0 leaves the server's explicit minVersion as
       // the only thing that keeps TLS 1.0/1.1 out (without it they fail differently: internal_error).
-      env: { ...env, PUBLIC_URL: origin, DATA_DIR: dir, LOG_LEVEL: 'warn', NODE_OPTIONS: '--tls-min-v1.0' },
+      env: { ...env, PUBLIC_URL: origin, DATA_DIR: dir, LOG_LEVEL: 'warn', METRICS_PORT: String(metricsPort), NODE_OPTIONS: '--tls-min-v1.0' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     child.stderr!.on('data', (d) => (stderr += d));
@@ -171,6 +174,23 @@ describe('TLS (serve --tls-cert --tls-key)', () => {
       // Alert 70, protocol_version: the server refuses the protocol itself.
       assert.equal(refused.error?.code, 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION', `${version}: ${refused.error?.code} ${refused.error?.message}`);
     }
+  });
+
+  it('serve starts the METRICS_PORT listener: /metrics there, nothing else; none on the main port without METRICS_TOKEN', async () => {
+    const issued = await token('TLSv1.3');
+    assert.equal(issued.status, 200);
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    const text = await res.text();
+    const tokens = /^payer_fhir_http_requests_total\{interaction="token",status="200"\} (\d+)$/m.exec(text);
+    assert.ok(tokens && Number(tokens[1]) >= 1, 'token issuance counted by the process that served it');
+    assert.match(text, /^payer_fhir_db_pool_connections \d+$/m);
+    assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/`)).status, 404);
+    const main = await request(`${origin}/metrics`, 'TLSv1.3', cert);
+    assert.equal(main.status, 404);
+    assert.equal(JSON.parse(main.text).resourceType, 'OperationOutcome');
   });
 
   it('a missing certificate file stops serve with a plain message; a certificate without a key is refused', async () => {

@@ -11,7 +11,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { ExportConfig } from '../config.js';
 import { isDatabaseUnavailable } from '../store/availability.js';
-import { claimUnit, completeUnit, deleteJob, expiredJobs, failUnit, heartbeat, releaseUnit, type ClaimedUnit } from './jobs.js';
+import { claimUnit, completeUnit, deleteJob, expiredJobs, failUnit, heartbeat, releaseUnit, type ClaimedUnit, type UnitOutput } from './jobs.js';
 import { jobPrefix, runUnit, type RunContext } from './runner.js';
 import type { ExportStorage } from './storage.js';
 
@@ -26,6 +26,8 @@ export interface WorkerOptions {
   idleMs?: number;
   /** Retention sweep interval (ms). */
   sweepMs?: number;
+  /** Told of every unit this process completed (metrics count its resources and bytes). */
+  onUnitCompleted?: (out: UnitOutput) => void;
 }
 
 /** A safe, short reason for a failed unit; details stay in the log. */
@@ -137,6 +139,7 @@ export class ExportWorkers {
       }
       const kept = await completeUnit(pool, unit, this.owner, out, config.retentionSeconds);
       if (!kept) this.opts.log.info({ job: unit.jobId, unit: unit.seq }, 'export unit result discarded: lease lost or job cancelled');
+      else this.opts.onUnitCompleted?.(out);
     } catch (err) {
       if (this.stopping) {
         await releaseUnit(pool, unit, this.owner).catch(() => undefined);

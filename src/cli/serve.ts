@@ -7,6 +7,8 @@ import type { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../config.js';
 import { fhirBase } from '../http/urls.js';
+import { securityHeaders } from '../http/security-headers.js';
+import { startMetricsListener, type MetricsListener } from '../metrics/listener.js';
 import { buildServer } from '../server.js';
 import { openDatabase, type Database } from '../store/database.js';
 import { ensureDemo } from './demo.js';
@@ -33,9 +35,11 @@ export function registerServe(program: Command): void {
       const config = loadConfig(env);
       let db: Database | undefined;
       let app: FastifyInstance | undefined;
+      let metricsListener: MetricsListener | undefined;
       let signal: string | undefined;
       const stop = async () => {
         app?.log.info({ signal }, 'shutting down: draining requests');
+        await metricsListener?.close();
         await app?.close();
         await db?.close();
         process.exit(0);
@@ -62,6 +66,16 @@ export function registerServe(program: Command): void {
       } catch (err) {
         await db.close();
         throw err;
+      }
+      if (config.metrics.port !== undefined) {
+        try {
+          metricsListener = await startMetricsListener(app.metrics, { port: config.metrics.port, host: config.metrics.host }, securityHeaders(config), app.log);
+        } catch (err) {
+          await app.close();
+          await db.close();
+          throw new Error(`the metrics listener could not start on ${config.metrics.host}:${config.metrics.port}: ${(err as Error).message}`);
+        }
+        app.log.info({ metrics: `http://${config.metrics.host}:${metricsListener.port}/metrics` }, 'metrics listener ready');
       }
       await started();
       app.log.info({ base: fhirBase(config.publicUrl, '{tenant}'), database: db.embedded ? 'embedded' : 'external', tls: !!config.tls }, 'payer-fhir ready');
