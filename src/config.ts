@@ -20,6 +20,12 @@ export interface Config {
   accessTokenTtl: number;
   /** Largest accepted request body, bytes (413 beyond). */
   bodyLimit: number;
+  /** HTTPS: certificate and key files (PEM); undefined serves plain HTTP. */
+  tls: TlsConfig | undefined;
+  /** Request shape and timing limits (README: "Operations and security"). */
+  http: HttpLimitsConfig;
+  /** Prometheus metrics (README: "Operations and security"). */
+  metrics: MetricsConfig;
   db: {
     poolMax: number;
     /** Per-statement timeout, milliseconds (0 = none). */
@@ -34,6 +40,8 @@ export interface Config {
   search: {
     defaultCount: number;
     maxCount: number;
+    /** Levels of `_include`/`_revinclude` followed from the matches (1: no `:iterate` rounds). */
+    maxIncludeDepth: number;
   };
   export: ExportConfig;
   audit: AuditConfig;
@@ -88,6 +96,33 @@ export interface LimitsConfig {
   trustProxy: boolean | number | string[];
 }
 
+export interface TlsConfig {
+  certFile: string;
+  keyFile: string;
+}
+
+/** Limits on what one request may ask for and how long it may take. */
+export interface HttpLimitsConfig {
+  /** Longest query string (the part after `?`), characters; 414 beyond. */
+  maxQueryLength: number;
+  /** Most query (and `_search` form) parameters; 400 beyond. */
+  maxQueryParams: number;
+  /** Time for a client to send a whole request (headers and body), ms; 408 beyond. 0 = none. */
+  requestTimeoutMs: number;
+  /** Time for the server to answer once the request is routed, ms; 503 beyond. 0 = none. Export downloads are exempt. */
+  responseTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this many ms. */
+  keepAliveTimeoutMs: number;
+}
+
+export interface MetricsConfig {
+  /** A separate, unauthenticated listener serving only /metrics (undefined: none). */
+  port: number | undefined;
+  host: string;
+  /** When set, /metrics on the main port answers requests bearing this token. */
+  token: string | undefined;
+}
+
 /** Bulk export settings (README: "Bulk export"). */
 export interface ExportConfig {
   /** `file:` path (default DATA_DIR/exports) or `s3://bucket/prefix`. */
@@ -102,6 +137,8 @@ export interface ExportConfig {
   retentionSeconds: number;
   /** Concurrently running jobs per client (KO-42); completed and deleted jobs do not count. */
   maxJobsPerClient: number;
+  /** Concurrently running jobs of all clients of a tenant together (0 = no tenant limit). */
+  maxJobsPerTenant: number;
   /** The Retry-After given while a job runs (ST-01). */
   retryAfterSeconds: number;
   /** Polls allowed within one Retry-After interval before 429 (ST-02, ST-03). */
@@ -134,6 +171,15 @@ function trustProxy(raw: string | undefined): boolean | number | string[] {
   return raw.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
+/** TLS_CERT_FILE and TLS_KEY_FILE: both or neither. */
+function tls(env: NodeJS.ProcessEnv): TlsConfig | undefined {
+  const certFile = env.TLS_CERT_FILE || undefined;
+  const keyFile = env.TLS_KEY_FILE || undefined;
+  if (!certFile && !keyFile) return undefined;
+  if (!certFile || !keyFile) throw new Error('TLS needs both a certificate and a key (TLS_CERT_FILE and TLS_KEY_FILE, or serve --tls-cert and --tls-key)');
+  return { certFile: path.resolve(certFile), keyFile: path.resolve(keyFile) };
+}
+
 function int(name: string, fallback: number, env: NodeJS.ProcessEnv): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -147,7 +193,8 @@ function int(name: string, fallback: number, env: NodeJS.ProcessEnv): number {
 /** Reads the configuration; `overrides` lets the CLI flags and tests win over the environment. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
   const port = int('PORT', 8080, env);
-  const publicUrl = (env.PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/+$/, '');
+  const tlsFiles = tls(env);
+  const publicUrl = (env.PUBLIC_URL ?? `${tlsFiles ? 'https' : 'http'}://localhost:${port}`).replace(/\/+$/, '');
   try {
     new URL(publicUrl);
   } catch {
@@ -163,6 +210,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     accessTokenTtl: int('ACCESS_TOKEN_TTL', 300, env),
     demoMembers: int('DEMO_MEMBERS', 1000, env),
     bodyLimit: int('BODY_LIMIT', 16 * 1024 * 1024, env),
+    tls: tlsFiles,
+    http: {
+      maxQueryLength: Math.max(256, int('MAX_QUERY_LENGTH', 8192, env)),
+      maxQueryParams: Math.max(1, int('MAX_QUERY_PARAMS', 100, env)),
+      requestTimeoutMs: int('REQUEST_TIMEOUT_MS', 120_000, env),
+      responseTimeoutMs: int('RESPONSE_TIMEOUT_MS', 120_000, env),
+      keepAliveTimeoutMs: Math.max(1, int('KEEP_ALIVE_TIMEOUT_MS', 72_000, env)),
+    },
+    metrics: {
+      port: env.METRICS_PORT ? int('METRICS_PORT', 0, env) : undefined,
+      host: env.METRICS_HOST || '127.0.0.1',
+      token: env.METRICS_TOKEN || undefined,
+    },
     db: {
       poolMax: int('DB_POOL_MAX', 10, env),
       statementTimeoutMs: int('DB_STATEMENT_TIMEOUT_MS', 30_000, env),
@@ -175,6 +235,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     search: {
       defaultCount: int('SEARCH_DEFAULT_COUNT', 50, env),
       maxCount: Math.max(1000, int('SEARCH_MAX_COUNT', 1000, env)),
+      maxIncludeDepth: Math.max(1, int('MAX_INCLUDE_DEPTH', 4, env)),
     },
     export: {
       storage: env.EXPORT_STORAGE || `file:${path.join(path.resolve(env.DATA_DIR ?? 'data'), 'exports')}`,
@@ -183,6 +244,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       fileMaxBytes: Math.max(1024, int('EXPORT_FILE_MAX_BYTES', 512 * 1024 * 1024, env)),
       retentionSeconds: int('EXPORT_RETENTION_SECONDS', 24 * 3600, env),
       maxJobsPerClient: Math.max(1, int('EXPORT_MAX_JOBS_PER_CLIENT', 3, env)),
+      maxJobsPerTenant: int('EXPORT_MAX_JOBS_PER_TENANT', 10, env),
       retryAfterSeconds: Math.min(10, Math.max(1, int('EXPORT_RETRY_AFTER', 2, env))),
       pollBurst: Math.max(2, int('EXPORT_POLL_BURST', 10, env)),
       leaseSeconds: Math.max(2, int('EXPORT_LEASE_SECONDS', 30, env)),

@@ -20,6 +20,7 @@ export type IssueType =
   | 'forbidden'
   | 'throttled'
   | 'transient'
+  | 'timeout'
   | 'too-costly'
   | 'too-long'
   | 'exception'
@@ -121,6 +122,48 @@ export class UnsupportedMediaTypeError extends FhirError {
 export class PayloadTooLargeError extends FhirError {
   constructor(diagnostics: string) {
     super(413, one(413, 'too-long', diagnostics));
+  }
+}
+
+/** 414: the query string is longer than MAX_QUERY_LENGTH. */
+export class QueryTooLongError extends FhirError {
+  constructor(diagnostics: string) {
+    super(414, one(414, 'too-long', diagnostics));
+  }
+}
+
+/** 431: the request line and headers are larger than the server reads. */
+export class HeadersTooLargeError extends FhirError {
+  constructor(diagnostics: string) {
+    super(431, one(431, 'too-long', diagnostics));
+  }
+}
+
+/** 400: more query (or `_search` form) parameters than MAX_QUERY_PARAMS. */
+export class TooManyParametersError extends FhirError {
+  constructor(diagnostics: string) {
+    super(400, one(400, 'too-costly', diagnostics));
+  }
+}
+
+/** 408: the client did not send its whole request within REQUEST_TIMEOUT_MS. */
+export class RequestTimeoutError extends FhirError {
+  constructor(diagnostics: string) {
+    super(408, one(408, 'timeout', diagnostics));
+  }
+}
+
+/** 400 `too-costly`: the request asks for more work than a configured limit allows. */
+export class TooCostlyError extends FhirError {
+  constructor(diagnostics: string, expression?: string[]) {
+    super(400, one(400, 'too-costly', diagnostics, expression));
+  }
+}
+
+/** 503: the server could not answer within RESPONSE_TIMEOUT_MS; the client may retry. */
+export class ResponseTimeoutError extends FhirError {
+  constructor(diagnostics: string, retryAfterSeconds = 5) {
+    super(503, one(503, 'timeout', diagnostics), { 'Retry-After': String(retryAfterSeconds) });
   }
 }
 

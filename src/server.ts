@@ -39,6 +39,12 @@ import { interactionOf } from './http/interaction.js';
 import { RequestLimits } from './limits/enforce.js';
 import { PgRateLimiter } from './limits/rate-limiter.js';
 import { readAuditEvent, searchAuditEvents } from './audit/search.js';
+import { listenerOptions } from './http/listener.js';
+import { registerResponseTimeout } from './http/response-timeout.js';
+import { assertParameterCount, registerQueryLimits } from './http/query-limits.js';
+import { registerSecurityHeaders } from './http/security-headers.js';
+import { ServerMetrics } from './metrics/metrics.js';
+import { registerMetrics } from './metrics/routes.js';
 
 const JSON_BODY_TYPES = ['application/fhir+json', 'application/json', 'application/json+fhir'];
 
@@ -114,6 +120,7 @@ export interface BuildOptions {
 }
 
 export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOptions = {}): Promise<FastifyInstance> {
+  const metrics = new ServerMetrics(pool);
   const app = Fastify({
     // Behind a load balancer the client address comes from X-Forwarded-For, from trusted proxies only.
     trustProxy: config.limits.trustProxy as boolean,
@@ -130,7 +137,14 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
     return503OnClosing: true,
     // Malformed URLs and over-long path parameters are answered like every other error.
     frameworkErrors: (err, req, reply) => sendError(req, reply, err),
+    // TLS, timeouts, header size; connection-level failures answered as OperationOutcomes.
+    ...listenerOptions(config, { onClientError: (status) => metrics.observeRequest('unknown', status, 0) }),
   });
+  app.decorate('metrics', metrics);
+  registerSecurityHeaders(app, config);
+  registerQueryLimits(app, config.http);
+  registerResponseTimeout(app, config.http.responseTimeoutMs);
+  registerMetrics(app, metrics, config.metrics.token);
   const ctx: ServerContext = { config, pool, cursors: new CursorCodec(await loadCursorKey(pool)) };
   const tenants = new TenantDirectory(pool);
   warmUpValidation();
@@ -142,7 +156,15 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
   const storage = await openStorage(config.export.storage);
   const workerCount = opts.workers ?? config.export.workers;
   const workers = workerCount > 0
-    ? new ExportWorkers({ pool, storage, config: config.export, base: (t) => fhirBase(config.publicUrl, t), concurrency: workerCount, log: app.log })
+    ? new ExportWorkers({
+        pool,
+        storage,
+        config: config.export,
+        base: (t) => fhirBase(config.publicUrl, t),
+        concurrency: workerCount,
+        log: app.log,
+        onUnitCompleted: (out) => metrics.unitCompleted(out),
+      })
     : undefined;
   workers?.start();
   app.addHook('onClose', async () => workers?.stop());
@@ -157,7 +179,8 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
     app.addHook('onClose', async () => audit.stop());
   }
   app.decorate('auditLog', audit);
-  const alerts = new AlertMonitor(pool, config.alerts, app.log, audit);
+  if (audit) metrics.auditPending = () => audit.pending;
+  const alerts = new AlertMonitor(pool, config.alerts, app.log, audit, (a) => metrics.alertRaised(a.rule));
   if (opts.alerts !== false) alerts.start();
   app.addHook('onClose', async () => alerts.stop());
   app.decorate('alertMonitor', alerts);
@@ -266,6 +289,7 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
           throw new UnsupportedMediaTypeError('Send search parameters as application/x-www-form-urlencoded');
         }
         const pairs = [...searchPairs(req), ...new URLSearchParams(body?.toString('utf8') ?? '')];
+        assertParameterCount(pairs.length, config.http);
         return sendFhir(reply, await search(tctx(req), { type: req.params.type, pairs, strict: strictHandling(req) }));
       });
       // Patient-compartment search; `_history` (a static segment) keeps its own route.

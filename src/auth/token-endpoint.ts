@@ -9,6 +9,8 @@ import { decodeJwt } from 'jose';
 import { noteClient, noteFailure, noteTenant } from '../audit/hooks.js';
 import type pg from 'pg';
 import type { Config } from '../config.js';
+import { FhirError, ResponseTimeoutError } from '../errors.js';
+import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../store/availability.js';
 import { fhirBase, tokenUrl } from '../http/urls.js';
 import { tenantExists } from '../store/tenants.js';
 import { issueAccessToken } from './access-token.js';
@@ -99,7 +101,7 @@ function basicCredentials(header: string | undefined): { id: string; secret: str
 
 async function handleToken(deps: TokenDeps, req: FastifyRequest<{ Params: { tenant: string } }>, reply: FastifyReply): Promise<Record<string, unknown>> {
   const { tenant } = req.params;
-  if (!(await tenantExists(deps.pool, tenant).catch(() => false))) throw new OAuthError(404, 'invalid_request', `Unknown tenant '${tenant}'`);
+  if (!(await tenantExists(deps.pool, tenant).catch((err) => (isDatabaseUnavailable(err) ? Promise.reject(err) : false)))) throw new OAuthError(404, 'invalid_request', `Unknown tenant '${tenant}'`);
   noteTenant(req, tenant);
   const form = parseForm(req);
   const claimed = claimedClient(req.headers.authorization, form);
@@ -178,7 +180,13 @@ function sendOAuthError(req: FastifyRequest, reply: FastifyReply, err: unknown):
   if (err instanceof OAuthError) e = err;
   else if ((err as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE') e = new OAuthError(413, 'invalid_request', 'The request body is too large');
   else if ((err as { code?: string }).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') e = new OAuthError(400, 'invalid_request', 'The token request must be application/x-www-form-urlencoded');
-  else {
+  else if (isDatabaseUnavailable(err) || err instanceof ResponseTimeoutError) {
+    req.log.warn({ err }, 'token endpoint unavailable');
+    e = new OAuthError(503, 'temporarily_unavailable', 'The token service is temporarily unavailable; retry shortly', { 'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS) });
+  } else if (err instanceof FhirError && err.status < 500) {
+    // Request limits enforced before routing (query length, parameter count, timeouts) speak OAuth here.
+    e = new OAuthError(err.status, 'invalid_request', err.issues[0]?.diagnostics ?? 'The request was refused', err.headers);
+  } else {
     req.log.error({ err }, 'token endpoint failure');
     e = new OAuthError(500, 'server_error', 'The token could not be issued; try again'); // E13
   }

@@ -84,6 +84,32 @@ export async function runningJobs(db: pg.Pool | pg.PoolClient, tenant: string, c
   return rows[0].n;
 }
 
+/** Running jobs of all clients of a tenant (EXPORT_MAX_JOBS_PER_TENANT). */
+export async function runningTenantJobs(db: pg.Pool | pg.PoolClient, tenant: string): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM export_job WHERE tenant = $1 AND state = 'active'`, [tenant]);
+  return rows[0].n;
+}
+
+export const JOB_STATES = ['active', 'completed', 'failed', 'cancelled'] as const;
+export const QUEUED_UNIT_STATES = ['pending', 'running'] as const;
+
+/**
+ * Jobs by state (every tenant, until the retention sweep removes them) and the work queue:
+ * units of active jobs waiting for a worker or being worked on. One statement, for metrics.
+ */
+export async function exportQueueCounts(db: pg.Pool): Promise<{ jobs: Map<string, number>; units: Map<string, number> }> {
+  const { rows } = await db.query<{ kind: 'job' | 'unit'; state: string; n: number }>(
+    `SELECT 'job' AS kind, state, count(*)::int AS n FROM export_job GROUP BY state
+     UNION ALL
+     SELECT 'unit', u.state, count(*)::int FROM export_unit u JOIN export_job j ON j.id = u.job_id
+      WHERE j.state = 'active' AND u.state IN ('pending', 'running') GROUP BY u.state`,
+  );
+  const jobs = new Map<string, number>(JOB_STATES.map((s) => [s, 0]));
+  const units = new Map<string, number>(QUEUED_UNIT_STATES.map((s) => [s, 0]));
+  for (const r of rows) (r.kind === 'job' ? jobs : units).set(r.state, r.n);
+  return { jobs, units };
+}
+
 /** A job visible to its tenant (cancelled and expired jobs are gone, ST-11). */
 export async function findJob(db: pg.Pool, tenant: string, id: string): Promise<JobRow | undefined> {
   if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id)) return undefined;

@@ -1,8 +1,8 @@
 /**
  * `$export` kick-off at system, Patient and Group level (KO-01…KO-44): validates the request
  * against the client's scopes, resolves a Group's members (nested Groups, inactive members
- * and member periods honoured) or a patient= list, enforces the per-client limit on running
- * jobs, and records the job. The answer is 202 with the absolute status URL.
+ * and member periods honoured) or a patient= list, enforces the per-client and per-tenant
+ * limits on running jobs, and records the job. The answer is 202 with the absolute status URL.
  */
 import crypto from 'node:crypto';
 import { ForbiddenError, InvalidError, NotFoundError, ThrottledError } from '../errors.js';
@@ -12,7 +12,7 @@ import type { FhirResponse, TenantContext } from '../interactions/context.js';
 import { Binds, filterCondition } from '../search/conditions.js';
 import { readCurrent } from '../store/resources.js';
 import { inTransaction } from '../store/database.js';
-import { createJob, runningJobs } from './jobs.js';
+import { createJob, runningJobs, runningTenantJobs } from './jobs.js';
 import { compartmentExportTypes, parseKickoff, type ExportLevel } from './parameters.js';
 import { mayRead, typeFilters, type JobSpec } from './unit-query.js';
 
@@ -128,6 +128,15 @@ export async function kickOff(ctx: TenantContext, req: KickoffRequest, onQueued?
         `This client already has ${running} export(s) running (limit ${limit}); wait for one to finish or DELETE it`,
         ctx.config.export.retryAfterSeconds * 5,
       );
+    }
+    const tenantLimit = ctx.config.export.maxJobsPerTenant;
+    if (tenantLimit > 0) {
+      // After the client's lock (always in that order): one kick-off at a time per tenant.
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`export-tenant:${ctx.tenant}`]);
+      const inTenant = await runningTenantJobs(client, ctx.tenant);
+      if (inTenant >= tenantLimit) {
+        throw new ThrottledError(`This tenant already has ${inTenant} export(s) running (limit ${tenantLimit}); wait for one to finish`, ctx.config.export.retryAfterSeconds * 5);
+      }
     }
     await createJob(client, { id: job.id, tenant: ctx.tenant, clientId: access.clientId, requestUrl: req.requestUrl, params, scope: access.scopeText, storage: ctx.config.export.storage, members });
   });

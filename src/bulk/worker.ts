@@ -10,7 +10,8 @@ import os from 'node:os';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { ExportConfig } from '../config.js';
-import { claimUnit, completeUnit, deleteJob, expiredJobs, failUnit, heartbeat, releaseUnit, type ClaimedUnit } from './jobs.js';
+import { isDatabaseUnavailable } from '../store/availability.js';
+import { claimUnit, completeUnit, deleteJob, expiredJobs, failUnit, heartbeat, releaseUnit, type ClaimedUnit, type UnitOutput } from './jobs.js';
 import { jobPrefix, runUnit, type RunContext } from './runner.js';
 import type { ExportStorage } from './storage.js';
 
@@ -25,6 +26,8 @@ export interface WorkerOptions {
   idleMs?: number;
   /** Retention sweep interval (ms). */
   sweepMs?: number;
+  /** Told of every unit this process completed (metrics count its resources and bytes). */
+  onUnitCompleted?: (out: UnitOutput) => void;
 }
 
 /** A safe, short reason for a failed unit; details stay in the log. */
@@ -103,7 +106,8 @@ export class ExportWorkers {
       try {
         unit = await claimUnit(this.opts.pool, this.owner, this.opts.config.leaseSeconds, this.opts.config.storage);
       } catch (err) {
-        if (!this.stopping) this.opts.log.warn({ err }, 'export worker could not claim a unit');
+        // While the database is away the loop keeps trying (at the idle pace) and resumes by itself.
+        if (!this.stopping) this.opts.log.warn({ err, databaseUnavailable: isDatabaseUnavailable(err) }, 'export worker could not claim a unit');
       }
       if (!unit) {
         if (!this.stopping) await this.idle();
@@ -135,12 +139,20 @@ export class ExportWorkers {
       }
       const kept = await completeUnit(pool, unit, this.owner, out, config.retentionSeconds);
       if (!kept) this.opts.log.info({ job: unit.jobId, unit: unit.seq }, 'export unit result discarded: lease lost or job cancelled');
+      else this.opts.onUnitCompleted?.(out);
     } catch (err) {
       if (this.stopping) {
         await releaseUnit(pool, unit, this.owner).catch(() => undefined);
         return;
       }
       if (abort.signal.aborted) return;
+      if (isDatabaseUnavailable(err)) {
+        // Not the unit's fault: hand it back without counting the attempt. If the database is
+        // still away, the lease lapses instead and the unit is claimed again once it is back.
+        this.opts.log.warn({ err, job: unit.jobId, unit: unit.seq }, 'export unit interrupted: database unavailable');
+        await releaseUnit(pool, unit, this.owner).catch(() => undefined);
+        return;
+      }
       this.opts.log.error({ err, job: unit.jobId, unit: unit.seq, attempt: unit.attempt }, 'export unit failed');
       await failUnit(pool, unit, this.owner, reasonOf(err), config.maxAttempts, config.retentionSeconds).catch(() => undefined);
     } finally {

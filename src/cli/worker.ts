@@ -8,7 +8,10 @@ import { pino } from 'pino';
 import { openStorage } from '../bulk/storage.js';
 import { ExportWorkers } from '../bulk/worker.js';
 import { loadConfig } from '../config.js';
+import { securityHeaders } from '../http/security-headers.js';
 import { fhirBase } from '../http/urls.js';
+import { startMetricsListener, type MetricsListener } from '../metrics/listener.js';
+import { ServerMetrics } from '../metrics/metrics.js';
 import { openDatabase } from '../store/database.js';
 
 export function registerWorker(program: Command): void {
@@ -22,6 +25,7 @@ export function registerWorker(program: Command): void {
       if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error('--concurrency must be a positive integer');
       const log = pino({ level: config.logLevel });
       const db = await openDatabase(config, (msg) => process.stderr.write(`${msg}\n`));
+      const metrics = new ServerMetrics(db.pool);
       const workers = new ExportWorkers({
         pool: db.pool,
         storage: await openStorage(config.export.storage),
@@ -29,13 +33,25 @@ export function registerWorker(program: Command): void {
         base: (t) => fhirBase(config.publicUrl, t),
         concurrency,
         log,
+        onUnitCompleted: (out) => metrics.unitCompleted(out),
       });
+      let metricsListener: MetricsListener | undefined;
+      if (config.metrics.port !== undefined) {
+        try {
+          metricsListener = await startMetricsListener(metrics, { port: config.metrics.port, host: config.metrics.host }, securityHeaders(config), log);
+        } catch (err) {
+          await db.close();
+          throw new Error(`the metrics listener could not start on ${config.metrics.host}:${config.metrics.port}: ${(err as Error).message}`);
+        }
+        log.info({ metrics: `http://${config.metrics.host}:${metricsListener.port}/metrics` }, 'metrics listener ready');
+      }
       let stopping = false;
       const stop = async (signal: string) => {
         if (stopping) return;
         stopping = true;
         log.info({ signal }, 'worker stopping: handing back unfinished units');
         await workers.stop();
+        await metricsListener?.close();
         await db.close();
         process.exit(0);
       };

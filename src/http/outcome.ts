@@ -3,9 +3,11 @@
  * OperationOutcome; framework and database failures map to safe, precise outcomes; anything
  * else is a 500 whose details go to the log only (never a stack trace, SQL or path).
  */
+import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { FhirError, type Issue } from '../errors.js';
 import { noteFailure } from '../audit/hooks.js';
+import { databaseUnavailable } from '../store/availability.js';
 import { FHIR_JSON_UTF8 } from './media.js';
 
 export function operationOutcome(issues: Issue[]): Record<string, unknown> {
@@ -20,9 +22,6 @@ export function operationOutcome(issues: Issue[]): Record<string, unknown> {
   };
 }
 
-const DB_UNAVAILABLE = /^(08|57P0|53300)/;
-const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
-
 /** Turns any thrown value into a FhirError. */
 export function toFhirError(err: unknown): { error: FhirError; unexpected: boolean } {
   if (err instanceof FhirError) return { error: err, unexpected: false };
@@ -31,6 +30,8 @@ export function toFhirError(err: unknown): { error: FhirError; unexpected: boole
     error: new FhirError(status, [{ severity: 'error', code, diagnostics }], headers),
     unexpected: false,
   });
+  const unavailable = databaseUnavailable(err);
+  if (unavailable) return { error: unavailable, unexpected: false };
   switch (e?.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return fail(413, 'too-long', 'The request body is larger than this server accepts');
@@ -46,9 +47,6 @@ export function toFhirError(err: unknown): { error: FhirError; unexpected: boole
     case '57014':
       return fail(503, 'too-costly', 'The database did not answer within the statement timeout; retry or narrow the request', { 'Retry-After': '5' });
   }
-  if ((e?.code && (DB_UNAVAILABLE.test(e.code) || NET_CODES.has(e.code))) || /Connection terminated|timeout exceeded when trying to connect/i.test(e?.message ?? '')) {
-    return fail(503, 'transient', 'The database is unavailable; retry shortly', { 'Retry-After': '5' });
-  }
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return fail(e.statusCode, 'invalid', 'The request could not be processed as sent');
   }
@@ -62,4 +60,16 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: unk
   noteFailure(request, error.issues[0]?.diagnostics ?? `HTTP ${error.status}`);
   const issues = error.issues.map((i) => ({ ...i, diagnostics: error.status === 500 ? `${i.diagnostics} (request ${request.id})` : i.diagnostics }));
   return reply.code(error.status).headers(error.headers).type(FHIR_JSON_UTF8).send(JSON.stringify(operationOutcome(issues)));
+}
+
+/**
+ * A complete HTTP/1.1 error answer as raw text, for failures Node reports before there is a
+ * request to reply to (a request that never finished arriving, oversized headers, bytes that
+ * are not HTTP). The connection is closed after it.
+ */
+export function rawErrorResponse(error: FhirError, extraHeaders: Record<string, string>): string {
+  const body = JSON.stringify(operationOutcome(error.issues));
+  const headers = { 'Content-Type': FHIR_JSON_UTF8, 'Content-Length': String(Buffer.byteLength(body)), Connection: 'close', ...error.headers, ...extraHeaders };
+  const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}`);
+  return `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\n${lines.join('\r\n')}\r\n\r\n${body}`;
 }

@@ -8,7 +8,7 @@
  * must pass its granular filters); the others are left out silently.
  */
 import crypto from 'node:crypto';
-import { FhirError, ForbiddenError, InvalidError, NotFoundError } from '../errors.js';
+import { FhirError, ForbiddenError, InvalidError, NotFoundError, TooCostlyError, type Issue } from '../errors.js';
 import { bundleJson, type BundleEntry, type BundleLink } from '../fhir/bundle.js';
 import { resourceTypes } from '../fhir/schema.js';
 import { matchesAnyFilter } from '../fhir/scope-filter.js';
@@ -101,6 +101,8 @@ export async function search(ctx: TenantContext, req: SearchRequest): Promise<Fh
   }
 
   const entries: BundleEntry[] = [];
+  /** Limits that cut the answer short (reported in the outcome entry, or 400 under handling=strict). */
+  const warnings: string[] = [];
   const link: BundleLink[] = [{ relation: 'self', url: linkUrl(path, plan, plan.page) }];
   let total: number | undefined;
   if (plan.summary === 'count' || plan.total === 'accurate' || plan.total === 'estimate') {
@@ -115,12 +117,20 @@ export async function search(ctx: TenantContext, req: SearchRequest): Promise<Fh
     if (page.rows.length && hasPrev) link.push({ relation: 'previous', url: linkUrl(path, plan, ctx.cursors.encode({ q: digest, k: page.first!, dir: 'prev' } satisfies Cursor)) });
     const shape = (json: string) => subsetJson(json, { summary: plan.summary, elements: plan.elements });
     for (const r of page.rows) entries.push({ fullUrl: `${ctx.base}/${r.type}/${r.id}`, resourceJson: shape(r.content), search: { mode: 'match' } });
-    const included = await findIncludes(ctx.pool, ctx.tenant, plan.includes, plan.revincludes, page.rows, visibleTo(ctx));
-    for (const r of included) entries.push({ fullUrl: `${ctx.base}/${r.type}/${r.id}`, resourceJson: r.content, search: { mode: 'include' } });
+    const included = await findIncludes(ctx.pool, ctx.tenant, plan.includes, plan.revincludes, page.rows, visibleTo(ctx), ctx.config.search.maxIncludeDepth);
+    for (const r of included.rows) entries.push({ fullUrl: `${ctx.base}/${r.type}/${r.id}`, resourceJson: r.content, search: { mode: 'include' } });
+    if (included.limited) {
+      const why = included.limited === 'depth'
+        ? `_include/_revinclude stopped after ${ctx.config.search.maxIncludeDepth} level(s) (this server's limit); resources further out were left out`
+        : 'Included resources were cut at this server\'s limit per page; use a smaller _count';
+      if (req.strict) throw new TooCostlyError(why, ['_include']);
+      warnings.push(why);
+    }
   }
-  if (plan.ignored.length) {
-    const outcome = operationOutcome(plan.ignored.map((d) => ({ severity: 'warning', code: 'not-supported', diagnostics: `Ignored ${d}` })));
-    entries.push({ resourceJson: JSON.stringify(outcome), search: { mode: 'outcome' } });
-  }
+  const issues: Issue[] = [
+    ...plan.ignored.map((d): Issue => ({ severity: 'warning', code: 'not-supported', diagnostics: `Ignored ${d}` })),
+    ...warnings.map((d): Issue => ({ severity: 'warning', code: 'too-costly', diagnostics: d })),
+  ];
+  if (issues.length) entries.push({ resourceJson: JSON.stringify(operationOutcome(issues)), search: { mode: 'outcome' } });
   return { status: 200, body: bundleJson('searchset', entries, { link, total }), resources: entries.filter((e) => e.search?.mode !== 'outcome').length };
 }

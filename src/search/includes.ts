@@ -1,14 +1,14 @@
 /**
  * `_include` and `_revinclude` (with `:iterate`): resources the page's matches reference, or
  * that reference them, found through the reference index. `:iterate` repeats on what was
- * just included, a bounded number of rounds. The caller decides what the client may see.
+ * just included, up to MAX_INCLUDE_DEPTH levels. The caller decides what the client may see.
  */
 import type pg from 'pg';
 import { searchParams } from '../fhir/search-parameters.js';
 import type { Include } from './parse.js';
 import type { Row } from './query.js';
 
-const MAX_ROUNDS = 4;
+/** Included resources per page, across all levels. */
 const MAX_INCLUDED = 2000;
 
 function paramsOf(inc: Include): string[] {
@@ -25,7 +25,7 @@ async function forward(db: pg.Pool, tenant: string, inc: Include, from: Row[]): 
         SELECT x.target_type, x.target_id FROM search_reference x
          WHERE x.tenant = $1 AND x.type = $2 AND x.id = ANY($3::text[]) AND x.param = ANY($4::text[])
            AND x.target_id IS NOT NULL AND ($5::text IS NULL OR x.target_type = $5))
-      LIMIT ${MAX_INCLUDED}`,
+      LIMIT ${MAX_INCLUDED + 1}`,
     [tenant, inc.source, ids, paramsOf(inc), inc.target ?? null],
   );
   return rows.map((r) => ({ type: r.type, id: r.id, content: r.content, lastUpdated: r.last_updated }));
@@ -40,15 +40,23 @@ async function reverse(db: pg.Pool, tenant: string, inc: Include, to: Row[]): Pr
         SELECT x.id FROM search_reference x
          WHERE x.tenant = $1 AND x.type = $2 AND x.param = ANY($3::text[])
            AND (x.target_type, x.target_id) IN (SELECT * FROM unnest($4::text[], $5::text[])))
-      LIMIT ${MAX_INCLUDED}`,
+      LIMIT ${MAX_INCLUDED + 1}`,
     [tenant, inc.source, paramsOf(inc), targets.map((r) => r.type), targets.map((r) => r.id)],
   );
   return rows.map((r) => ({ type: r.type, id: r.id, content: r.content, lastUpdated: r.last_updated }));
 }
 
+/** What was included, and whether a limit stopped the inclusion short (`depth`: MAX_INCLUDE_DEPTH; `count`: MAX_INCLUDED). */
+export interface IncludeResult {
+  rows: Row[];
+  limited?: 'depth' | 'count';
+}
+
 /**
  * The included resources for `matches` (not repeating any match), filtered by `visible`
- * (the caller's read access) before they can seed an iteration.
+ * (the caller's read access) before they can seed an iteration. At most `maxDepth` levels
+ * are followed from the matches; when `:iterate` would have found more beyond them, one
+ * more round is looked up (not returned) so the result can say it was cut short.
  */
 export async function findIncludes(
   db: pg.Pool,
@@ -57,27 +65,35 @@ export async function findIncludes(
   revincludes: Include[],
   matches: Row[],
   visible: (row: Row) => boolean,
-): Promise<Row[]> {
-  if (!includes.length && !revincludes.length) return [];
+  maxDepth: number,
+): Promise<IncludeResult> {
+  if (!includes.length && !revincludes.length) return { rows: [] };
+  const iterates = includes.some((i) => i.iterate) || revincludes.some((i) => i.iterate);
   const seen = new Set(matches.map((r) => `${r.type}/${r.id}`));
-  const out: Row[] = [];
-  let frontier = matches;
-  for (let round = 0; round < MAX_ROUNDS && frontier.length && out.length < MAX_INCLUDED; round++) {
+  let overflow = false;
+  /** The resources one level further out than `frontier`, not seen before and visible. */
+  const level = async (n: number, frontier: Row[]): Promise<Row[]> => {
     const found: Row[] = [];
-    const active = (list: Include[]) => (round === 0 ? list : list.filter((i) => i.iterate));
+    const active = (list: Include[]) => (n === 0 ? list : list.filter((i) => i.iterate));
     for (const inc of active(includes)) found.push(...(await forward(db, tenant, inc, frontier)));
     for (const inc of active(revincludes)) found.push(...(await reverse(db, tenant, inc, frontier)));
+    if (found.length > MAX_INCLUDED) overflow = true;
     const fresh: Row[] = [];
     for (const r of found) {
       const key = `${r.type}/${r.id}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      if (!visible(r)) continue;
-      fresh.push(r);
+      if (visible(r)) fresh.push(r);
     }
+    return fresh;
+  };
+  const out: Row[] = [];
+  let frontier = matches;
+  for (let n = 0; frontier.length && out.length <= MAX_INCLUDED && (n === 0 || iterates); n++) {
+    const fresh = await level(n, frontier);
+    if (n >= maxDepth) return { rows: out.slice(0, MAX_INCLUDED), limited: fresh.length ? 'depth' : undefined };
     out.push(...fresh);
     frontier = fresh;
-    if (!includes.some((i) => i.iterate) && !revincludes.some((i) => i.iterate)) break;
   }
-  return out.slice(0, MAX_INCLUDED);
+  return { rows: out.slice(0, MAX_INCLUDED), limited: overflow || out.length > MAX_INCLUDED ? 'count' : undefined };
 }

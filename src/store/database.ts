@@ -29,6 +29,9 @@ export async function openDatabase(config: Config, log: (msg: string) => void = 
     connectionTimeoutMillis: config.db.connectTimeoutMs,
     statement_timeout: config.db.statementTimeoutMs || undefined,
     application_name: 'payer-fhir',
+    // A peer that vanished without closing (network partition) is noticed instead of waited on.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
   });
   // An idle client losing its connection (database restart) must not crash the process.
   pool.on('error', (err) => log(`idle database connection lost: ${err.message}`));

@@ -105,9 +105,10 @@ const USER = 'payer_fhir';
 
 /**
  * Starts the embedded PostgreSQL for `dataDir` (initialising it on first use), or connects to
- * the one already running there.
+ * the one already running there. `port` asks for that port rather than a free one (restarting
+ * a server where its clients expect it).
  */
-export async function startEmbeddedDatabase(dataDir: string, log: (msg: string) => void = () => {}): Promise<EmbeddedDatabase> {
+export async function startEmbeddedDatabase(dataDir: string, log: (msg: string) => void = () => {}, want: { port?: number } = {}): Promise<EmbeddedDatabase> {
   const bin = await binaries();
   const ids = await runAsIds();
   await fs.mkdir(dataDir, { recursive: true });
@@ -160,7 +161,7 @@ export async function startEmbeddedDatabase(dataDir: string, log: (msg: string) 
       log(`using embedded PostgreSQL already running on 127.0.0.1:${port}`);
       return handle(port, orphaned);
     }
-    const newPort = await freePort();
+    const newPort = want.port ?? (await freePort());
     try {
       await run(
         bin.pg_ctl,
