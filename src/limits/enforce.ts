@@ -66,7 +66,8 @@ export class RequestLimits {
   /** Token endpoint: per claimed client and per source address, per minute. */
   async enforceToken(reply: FastifyReply, tenant: string, claimedClient: string | undefined, ip: string | undefined): Promise<void> {
     const perMinute = (n: number) => ({ rate: n / 60, burst: n });
-    const specs: BucketSpec[] = [{ key: `ti:${ip ?? '?'}`, ...perMinute(this.config.tokenPerMinuteIp) }];
+    // Per tenant and address: one tenant's partners behind a shared address never lock out another's.
+    const specs: BucketSpec[] = [{ key: `ti:${tenant}/${ip ?? '?'}`, ...perMinute(this.config.tokenPerMinuteIp) }];
     if (claimedClient) specs.push({ key: `tc:${tenant}/${claimedClient}`, ...perMinute(this.config.tokenPerMinuteClient) });
     const states = await this.limiter.take(specs);
     setHeaders(reply, states);

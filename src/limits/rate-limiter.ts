@@ -89,8 +89,9 @@ export class PgRateLimiter implements RateLimiter {
     // Keys in a fixed order, so two requests sharing buckets lock them in the same order.
     const sorted = [...specs].sort((a, b) => (a.key < b.key ? -1 : 1));
     const want = sorted.map((s) => leaseSize(s.burst));
-    const { rows } = await this.pool.query<{ key: string; tokens: number; taken: number }>(
-      `INSERT INTO rate_bucket AS b (key, rate, burst, tokens, at, taken)
+    const { rows } = await this.pool.query<{ key: string; tokens: number; taken: number }>({
+      name: 'rate-bucket-claim',
+      text: `INSERT INTO rate_bucket AS b (key, rate, burst, tokens, at, taken)
        SELECT key, rate, burst, burst - want, clock_timestamp(), want
          FROM unnest($1::text[], $2::float8[], $3::float8[], $4::float8[]) AS s(key, rate, burst, want)
        ON CONFLICT (key) DO UPDATE SET
@@ -101,8 +102,8 @@ export class PgRateLimiter implements RateLimiter {
          tokens = least(EXCLUDED.burst, b.tokens + extract(epoch FROM clock_timestamp() - b.at) * EXCLUDED.rate)
            - least(EXCLUDED.taken, floor(least(EXCLUDED.burst, b.tokens + extract(epoch FROM clock_timestamp() - b.at) * EXCLUDED.rate)))
        RETURNING key, tokens, taken`,
-      [sorted.map((s) => s.key), sorted.map((s) => s.rate), sorted.map((s) => s.burst), want],
-    );
+      values: [sorted.map((s) => s.key), sorted.map((s) => s.rate), sorted.map((s) => s.burst), want],
+    });
     const byKey = new Map(rows.map((r) => [r.key, r]));
     return specs.map((s) => {
       const r = byKey.get(s.key)!;

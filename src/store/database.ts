@@ -35,6 +35,9 @@ export async function openDatabase(config: Config, log: (msg: string) => void = 
   });
   // An idle client losing its connection (database restart) must not crash the process.
   pool.on('error', (err) => log(`idle database connection lost: ${err.message}`));
+  // Nor may a checked-out client losing it between two queries of a transaction: the error
+  // event has no other listener then; the next query (or release) reports the failure.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const close = async () => {
     await pool.end().catch(() => undefined);
     await embedded?.stop();

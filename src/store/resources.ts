@@ -151,7 +151,8 @@ export async function writeResources(client: pg.PoolClient, tenant: string, writ
 
 /** The current version (possibly a deletion), or undefined when the id was never written. */
 export async function readCurrent(db: Queryable, tenant: string, type: string, id: string): Promise<StoredVersion | undefined> {
-  const { rows } = await db.query(`SELECT ${COLUMNS} FROM resource WHERE tenant = $1 AND type = $2 AND id = $3`, [tenant, type, id]);
+  // A named statement: each connection parses and plans it once (reads are the hottest path).
+  const { rows } = await db.query({ name: 'resource-read-current', text: `SELECT ${COLUMNS} FROM resource WHERE tenant = $1 AND type = $2 AND id = $3`, values: [tenant, type, id] });
   return rows[0] ? toVersion(rows[0]) : undefined;
 }
 
