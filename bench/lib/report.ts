@@ -1,5 +1,6 @@
 /** What every benchmark shares: figures, peak-memory sampling, the table, and cleaning up its tenant. */
 import type pg from 'pg';
+import { inTransaction } from '../../src/store/database.js';
 
 export interface Figure {
   name: string;
@@ -32,20 +33,12 @@ export async function dropTenant(pool: pg.Pool, tenant: string): Promise<void> {
     `SELECT table_name FROM information_schema.columns
       WHERE table_schema = current_schema() AND column_name = 'tenant' AND table_name <> 'tenant'`,
   );
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  await inTransaction(pool, async (client) => {
     // A benchmark tenant's audit records go with it (the append-only trigger allows retention deletes only).
     await client.query("SET LOCAL payer_fhir.audit_retention = 'on'");
     for (const { table_name } of rows) await client.query(`DELETE FROM "${table_name}" WHERE tenant = $1`, [tenant]);
     await client.query('DELETE FROM tenant WHERE id = $1', [tenant]);
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 export function table(rows: string[][]): string {

@@ -9,6 +9,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type pg from 'pg';
+import { inTransaction } from '../store/database.js';
 import { chainHash, type AuditRecord } from './record.js';
 
 export interface AuditLogOptions {
@@ -101,9 +102,7 @@ export class AuditLog {
 /** Appends records to their tenants' chains in one transaction. */
 export async function appendRecords(pool: pg.Pool, records: AuditRecord[]): Promise<void> {
   const tenants = [...new Set(records.map((r) => r.tenant))].sort();
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  await inTransaction(pool, async (client) => {
     await client.query('INSERT INTO audit_chain (tenant) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING', [tenants]);
     // Locked in tenant order, so two processes flushing overlapping tenants never deadlock.
     const { rows } = await client.query<{ tenant: string; seq: string; hash: Buffer }>(
@@ -135,13 +134,7 @@ export async function appendRecords(pool: pg.Pool, records: AuditRecord[]): Prom
       'UPDATE audit_chain c SET seq = h.seq, hash = h.hash FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS h(tenant, seq, hash) WHERE c.tenant = h.tenant',
       [[...heads.keys()], [...heads.values()].map((h) => h.seq), [...heads.values()].map((h) => h.hash)],
     );
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /** Deletes records older than `days` in every tenant (the retention sweep). */
@@ -159,9 +152,7 @@ export async function removeExpired(pool: pg.Pool, days: number): Promise<number
  * chain's anchor, so `verify` can tell retention from tampering.
  */
 export async function removeExpiredFor(pool: pg.Pool, tenant: string, cutoff: Date): Promise<number> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return inTransaction(pool, async (client) => {
     await client.query('SELECT 1 FROM audit_chain WHERE tenant = $1 FOR UPDATE', [tenant]);
     await client.query("SET LOCAL payer_fhir.audit_retention = 'on'");
     const { rows } = await client.query<{ seq: string; hash: Buffer; n: string }>(
@@ -173,12 +164,6 @@ export async function removeExpiredFor(pool: pg.Pool, tenant: string, cutoff: Da
       [tenant, cutoff],
     );
     if (rows[0]) await client.query('UPDATE audit_chain SET anchor_seq = $2, anchor_hash = $3 WHERE tenant = $1', [tenant, rows[0].seq, rows[0].hash]);
-    await client.query('COMMIT');
     return rows[0] ? Number(rows[0].n) : 0;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
