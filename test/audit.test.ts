@@ -56,7 +56,13 @@ describe('audit trail', () => {
     const file = await http(done.json.output[0].url, { headers: { 'accept-encoding': 'identity' } });
     assert.equal(file.status, 200);
 
-    const all = await rows();
+    // A streamed download is recorded when the server finishes sending, which can be just
+    // after the client has read the last byte: wait for that record.
+    let all = await rows();
+    for (let i = 0; i < 100 && !all.some((r) => r.interaction === 'export-download'); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      all = await rows();
+    }
     const by = (interaction: string) => all.filter((r) => r.interaction === interaction);
     for (const r of all) {
       assert.equal(r.client_id, clientId, `${r.interaction} carries the client`);
