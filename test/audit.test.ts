@@ -247,6 +247,14 @@ describe('the audit trail as FHIR AuditEvent', () => {
     assert.equal(r.status, 403);
     assert.equal(r.json.resourceType, 'OperationOutcome');
     assert.equal((await get('')).status, 200);
+    // Later tests page through the member client's records: let this refusal's record land first
+    // (a record is handed over when the response has finished, just after the client has it).
+    for (let i = 0; i < 100; i++) {
+      await server.app.auditLog!.flush();
+      const { rows } = await server.db.pool.query("SELECT 1 FROM audit_event WHERE tenant = $1 AND client_id = $2 AND status = 403", [tenant, memberClient]);
+      if (rows.length) break;
+      await new Promise((res) => setTimeout(res, 20));
+    }
   });
 
   it('every AuditEvent is valid R4 and names client, address, entity and outcome', async () => {
