@@ -32,10 +32,10 @@ import { parseEtag } from './interactions/respond.js';
 import { warmUpValidation } from './fhir/validation.js';
 import { update } from './interactions/update.js';
 import { TenantDirectory } from './tenancy/tenants.js';
-import { noteClient, noteTenant, registerAuditHooks } from './audit/hooks.js';
+import { noteTenant, registerAuditHooks } from './audit/hooks.js';
 import { AlertMonitor } from './audit/alerts.js';
 import { AuditLog } from './audit/log.js';
-import { interactionOf } from './http/interaction.js';
+import { requestInteraction } from './http/interaction.js';
 import { RequestLimits } from './limits/enforce.js';
 import { PgRateLimiter } from './limits/rate-limiter.js';
 import { readAuditEvent, searchAuditEvents } from './audit/search.js';
@@ -236,8 +236,7 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
         } else {
           const base = fhirBase(config.publicUrl, req.params.tenant);
           req.access = await bearer.authenticate(req.headers.authorization, { tenant: req.params.tenant, base, issuer: tokenIssuer(config.publicUrl, req.params.tenant) });
-          noteClient(req, req.access.clientId);
-          await limits.enforce(req, reply, req.params.tenant, req.access, interactionOf(req.method, req.routeOptions.url) !== 'export-status');
+          await limits.enforce(req, reply, req.params.tenant, req.access, requestInteraction(req) !== 'export-status');
         }
         // A Binary read or vread may be answered in its own content type, so it negotiates Accept
         // itself (see interactions/read.ts); `_format` only ever names FHIR JSON.
@@ -256,23 +255,9 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
           reply.code(204).headers({ 'Access-Control-Allow-Origin': '*', 'Access-Control-Allow-Methods': 'GET, OPTIONS', 'Access-Control-Allow-Headers': 'Authorization, Accept, Content-Type' }).send(),
         );
       }
-      // The audit trail, read-only (AuditEvent is written by the server, never by clients).
+      // The audit trail, read-only (AuditEvent is written by the server, never by clients; see the 405 table below).
       fhir.get('/AuditEvent', async (req: Req, reply) => sendFhir(reply, await searchAuditEvents(tctx(req), searchPairs(req), strictHandling(req))));
       fhir.get('/AuditEvent/:id', async (req: Req, reply) => sendFhir(reply, await readAuditEvent(tctx(req), req.params.id)));
-      fhir.route({
-        method: ['POST', 'PUT', 'DELETE', 'PATCH'],
-        url: '/AuditEvent',
-        handler: async () => {
-          throw new MethodNotAllowedError('The audit trail is written by the server only', ['GET']);
-        },
-      });
-      fhir.route({
-        method: ['PUT', 'DELETE', 'PATCH'],
-        url: '/AuditEvent/:id',
-        handler: async () => {
-          throw new MethodNotAllowedError('The audit trail is written by the server only', ['GET']);
-        },
-      });
       registerBulkRoutes(fhir, { tctx: tctx as never, storage, onQueued: () => workers?.poke() });
       fhir.get('/_history', async (req: Req, reply) => sendFhir(reply, await history(tctx(req), {}, req.query as HistoryParams)));
       fhir.post('/', async (req: Req, reply) => {
@@ -324,19 +309,23 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
       );
 
       // Known paths answer unsupported methods with 405 and the methods they do support (REST-10).
-      const allowed: [string, string[]][] = [
+      const readOnlyAudit = 'the audit trail is written by the server only';
+      const allowed: [string, string[], string?][] = [
         ['/', ['GET', 'POST']],
         ['/:type', ['GET', 'POST']],
         ['/:type/_search', ['POST']],
         ['/:type/:id', ['GET', 'PUT', 'DELETE']],
+        ['/AuditEvent', ['GET'], readOnlyAudit],
+        ['/AuditEvent/:id', ['GET'], readOnlyAudit],
       ];
-      for (const [path, allow] of allowed) {
+      for (const [path, allow, why] of allowed) {
         const others = (['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const).filter((m) => !allow.includes(m));
         fhir.route({
           method: others,
           url: path,
           handler: async (req) => {
-            throw new MethodNotAllowedError(`${req.method} is not supported here${req.method === 'PATCH' ? ' (no PATCH support)' : ''}`, allow);
+            const reason = why ?? (req.method === 'PATCH' ? 'no PATCH support' : undefined);
+            throw new MethodNotAllowedError(`${req.method} is not supported here${reason ? ` (${reason})` : ''}`, allow);
           },
         });
       }

@@ -7,7 +7,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { UnavailableError } from '../errors.js';
-import { interactionOf } from '../http/interaction.js';
+import { requestInteraction } from '../http/interaction.js';
 import type { AuditLog } from './log.js';
 import { SYSTEM_TENANT } from './record.js';
 
@@ -65,7 +65,7 @@ export function registerAuditHooks(app: FastifyInstance, log: AuditLog): void {
   app.addHook('onRequest', (req, _reply, done) => {
     req.audit = { at: new Date(), started: process.hrtime.bigint(), bytes: -1 };
     // Fail closed: when records cannot reach the database, stop serving rather than serve unaudited.
-    if (log.overloaded && !NOT_AUDITED.has(interactionOf(req.method, req.routeOptions.url))) {
+    if (log.overloaded && !NOT_AUDITED.has(requestInteraction(req))) {
       req.audit = undefined;
       done(new UnavailableError('The audit trail cannot be written at the moment; retry shortly', 10));
       return;
@@ -108,7 +108,7 @@ export function registerAuditHooks(app: FastifyInstance, log: AuditLog): void {
 function record(log: AuditLog, req: FastifyRequest, reply: FastifyReply, note: AuditNote): void {
   if (note.recorded) return;
   note.recorded = true;
-  const interaction = interactionOf(req.method, req.routeOptions.url);
+  const interaction = requestInteraction(req);
   if (NOT_AUDITED.has(interaction)) return;
   const params = (req.params ?? {}) as Record<string, string | undefined>;
   const q = req.url.indexOf('?');

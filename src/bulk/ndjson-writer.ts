@@ -75,6 +75,20 @@ export class NdjsonParts {
     return this.done;
   }
 
+  /**
+   * Runs `produce` (which writes to these parts) and returns the finished files; if it fails,
+   * the part being written is aborted so no half file is left, and the error goes on.
+   */
+  async fill(produce: () => Promise<unknown>): Promise<WrittenFile[]> {
+    try {
+      await produce();
+      return await this.finish();
+    } catch (err) {
+      await this.abort();
+      throw err;
+    }
+  }
+
   async abort(): Promise<void> {
     await this.sink?.abort();
     this.sink = undefined;

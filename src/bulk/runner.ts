@@ -122,13 +122,7 @@ export async function runUnit(ctx: RunContext, unit: ClaimedUnit, signal: AbortS
       const lines = job.params.ignored.map((d) =>
         JSON.stringify(operationOutcome([{ severity: 'warning', code: 'not-supported', diagnostics: `Ignored ${d} (Prefer: handling=lenient)` }])),
       );
-      try {
-        await parts.write(Buffer.from(`${lines.join('\n')}\n`));
-        for (const f of await parts.finish()) files.push({ ...f, kind: 'error', type: 'OperationOutcome' });
-      } catch (err) {
-        await parts.abort();
-        throw err;
-      }
+      for (const f of await parts.fill(() => parts.write(Buffer.from(`${lines.join('\n')}\n`)))) files.push({ ...f, kind: 'error', type: 'OperationOutcome' });
     }
     return { files, resources: 0, units };
   }
@@ -141,31 +135,19 @@ export async function runUnit(ctx: RunContext, unit: ClaimedUnit, signal: AbortS
   const st = deleted ? deletedStatement(job, unit) : unitStatement(job, unit);
   const parts = new NdjsonParts(ctx.storage, prefix, `${deleted ? 'deleted-' : ''}${type}-${unit.seq}-${unit.attempt}`, ctx.config.fileMaxBytes);
   const elements = deleted ? undefined : elementsFor(job, type);
-  try {
-    await copyLines(ctx, st, signal, (lines) => parts.write(elements ? trimLines(lines, elements) : lines));
-    const files = await parts.finish();
-    return {
-      files: files.map((f) => ({ ...f, kind: deleted ? ('deleted' as const) : ('output' as const), type: deleted ? 'Bundle' : type })),
-      resources: deleted ? 0 : files.reduce((n, f) => n + f.count, 0),
-    };
-  } catch (err) {
-    await parts.abort();
-    throw err;
-  }
+  const files = await parts.fill(() => copyLines(ctx, st, signal, (lines) => parts.write(elements ? trimLines(lines, elements) : lines)));
+  return {
+    files: files.map((f) => ({ ...f, kind: deleted ? ('deleted' as const) : ('output' as const), type: deleted ? 'Bundle' : type })),
+    resources: deleted ? 0 : files.reduce((n, f) => n + f.count, 0),
+  };
 }
 
 /** AuditEvent records (see audit-unit.ts), through the same part files as every other type. */
 async function runAudit(ctx: RunContext, unit: ClaimedUnit, job: JobSpec, prefix: string, signal: AbortSignal): Promise<UnitOutput> {
   const parts = new NdjsonParts(ctx.storage, prefix, `AuditEvent-${unit.seq}-${unit.attempt}`, ctx.config.fileMaxBytes);
   const elements = elementsFor(job, 'AuditEvent');
-  try {
-    await writeAuditUnit(ctx.pool, job, unit.lo!, unit.hi!, (lines) => parts.write(elements ? trimLines(lines, elements) : lines), signal);
-    const files = await parts.finish();
-    return { files: files.map((f) => ({ ...f, kind: 'output' as const, type: 'AuditEvent' })), resources: files.reduce((n, f) => n + f.count, 0) };
-  } catch (err) {
-    await parts.abort();
-    throw err;
-  }
+  const files = await parts.fill(() => writeAuditUnit(ctx.pool, job, unit.lo!, unit.hi!, (lines) => parts.write(elements ? trimLines(lines, elements) : lines), signal));
+  return { files: files.map((f) => ({ ...f, kind: 'output' as const, type: 'AuditEvent' })), resources: files.reduce((n, f) => n + f.count, 0) };
 }
 
 /**
@@ -178,7 +160,7 @@ async function runOrganized(ctx: RunContext, unit: ClaimedUnit, job: JobSpec, pr
   const parts = new NdjsonParts(ctx.storage, prefix, `Patient-blocks-${unit.seq}-${unit.attempt}`, Number.MAX_SAFE_INTEGER);
   let current: string | undefined;
   let resources = 0;
-  try {
+  const files = await parts.fill(async () => {
     if (types.length) {
       const st = organizedStatement(job, unit, types);
       await copyLines(ctx, st, signal, async (lines) => {
@@ -204,10 +186,6 @@ async function runOrganized(ctx: RunContext, unit: ClaimedUnit, job: JobSpec, pr
         if (out.length) await parts.write(Buffer.from(`${out.join('\n')}\n`));
       });
     }
-    const files = await parts.finish();
-    return { files: files.map((f) => ({ ...f, kind: 'output' as const, type: null })), resources };
-  } catch (err) {
-    await parts.abort();
-    throw err;
-  }
+  });
+  return { files: files.map((f) => ({ ...f, kind: 'output' as const, type: null })), resources };
 }

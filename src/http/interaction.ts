@@ -3,6 +3,7 @@
  * records, metrics labels and rate-limit exemptions all use this one classification, so a
  * report, a dashboard and a limit always agree on what "a search" or "a download" is.
  */
+import type { FastifyRequest } from 'fastify';
 import { FHIR_BASE_PATH } from './urls.js';
 
 export type Interaction =
@@ -26,6 +27,21 @@ export type Interaction =
   /** Not a request: a security alert raised by the monitor, recorded in the audit trail. */
   | 'security-alert'
   | 'unknown';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** This request's interaction, once asked for (see requestInteraction). */
+    interaction?: Interaction;
+  }
+}
+
+/**
+ * The request's interaction, classified once and kept on the request: audit, metrics, limits,
+ * security headers and timeouts all ask for it on every request.
+ */
+export function requestInteraction(req: FastifyRequest): Interaction {
+  return (req.interaction ??= interactionOf(req.method, req.routeOptions.url));
+}
 
 const TENANT_PREFIX = `${FHIR_BASE_PATH}/:tenant`;
 

@@ -10,12 +10,12 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ResponseTimeoutError } from '../errors.js';
-import { interactionOf } from './interaction.js';
+import { requestInteraction } from './interaction.js';
 
 export function registerResponseTimeout(app: FastifyInstance, timeoutMs: number): void {
   if (timeoutMs <= 0) return;
   app.addHook('onRequest', async (req, reply) => {
-    if (interactionOf(req.method, req.routeOptions.url) === 'export-download') return;
+    if (requestInteraction(req) === 'export-download') return;
     const timer = setTimeout(() => {
       // An answer already on its way is left alone.
       if (reply.sent || reply.raw.headersSent) return;

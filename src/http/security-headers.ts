@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
-import { interactionOf, type Interaction } from './interaction.js';
+import { requestInteraction, type Interaction } from './interaction.js';
 
 /** Public, caller-independent documents: caches may keep them as they see fit. */
 const CACHEABLE = new Set<Interaction>(['capabilities', 'discovery']);
@@ -35,7 +35,7 @@ export function registerSecurityHeaders(app: FastifyInstance, config: Config): v
   const headers = securityHeaders(config);
   app.addHook('onSend', async (req, reply, payload) => {
     reply.headers(headers);
-    if (!reply.hasHeader('cache-control') && !CACHEABLE.has(interactionOf(req.method, req.routeOptions.url))) reply.header('Cache-Control', 'no-store');
+    if (!reply.hasHeader('cache-control') && !CACHEABLE.has(requestInteraction(req))) reply.header('Cache-Control', 'no-store');
     return payload;
   });
 }

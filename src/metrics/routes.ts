@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { UnauthorizedError } from '../errors.js';
-import { interactionOf } from '../http/interaction.js';
+import { requestInteraction } from '../http/interaction.js';
 import type { ServerMetrics } from './metrics.js';
 
 /** Constant-time comparison of the presented token with the configured one. */
@@ -18,7 +18,7 @@ function sameToken(presented: string, expected: string): boolean {
 
 export function registerMetrics(app: FastifyInstance, metrics: ServerMetrics, token: string | undefined): void {
   app.addHook('onResponse', async (req, reply) => {
-    metrics.observeRequest(interactionOf(req.method, req.routeOptions.url), reply.statusCode, reply.elapsedTime / 1000);
+    metrics.observeRequest(requestInteraction(req), reply.statusCode, reply.elapsedTime / 1000);
   });
   if (!token) return;
   app.get('/metrics', async (req, reply) => {
