@@ -56,6 +56,32 @@ async function runAsIds(): Promise<{ uid?: number; gid?: number }> {
   }
 }
 
+/**
+ * As root, the postgres user runs the binaries, so it must be able to reach them. A checkout in
+ * a private folder (e.g. under `mktemp -d`, mode 700) hides them; then a copy is made once per
+ * binary version in the system temp folder, readable by all, and used instead.
+ */
+async function reachableBinaries(bin: Binaries, ids: { uid?: number; gid?: number }): Promise<Binaries> {
+  if (ids.uid === undefined) return bin;
+  const reachable = await run(bin.pg_ctl, ['--version'], ids).then(() => true, () => false);
+  if (reachable) return bin;
+  const native = path.dirname(path.dirname(bin.pg_ctl));
+  const { version } = JSON.parse(await fs.readFile(path.join(path.dirname(native), 'package.json'), 'utf8')) as { version: string };
+  const shared = path.join(os.tmpdir(), `payer-fhir-postgres-${version}-${os.platform()}-${os.arch()}`);
+  const at = (dir: string) => ({ initdb: path.join(dir, 'bin', path.basename(bin.initdb)), pg_ctl: path.join(dir, 'bin', path.basename(bin.pg_ctl)) });
+  try {
+    await fs.access(at(shared).pg_ctl);
+    return at(shared);
+  } catch {
+    // Copied under a temporary name and renamed, so a concurrent start never sees half a copy.
+    const partial = `${shared}.${process.pid}`;
+    await fs.cp(native, partial, { recursive: true, verbatimSymlinks: true });
+    await run('chmod', ['-R', 'a+rX', partial]);
+    await fs.rename(partial, shared).catch(async () => fs.rm(partial, { recursive: true, force: true }));
+    return at(shared);
+  }
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
@@ -109,8 +135,8 @@ const USER = 'payer_fhir';
  * a server where its clients expect it).
  */
 export async function startEmbeddedDatabase(dataDir: string, log: (msg: string) => void = () => {}, want: { port?: number } = {}): Promise<EmbeddedDatabase> {
-  const bin = await binaries();
   const ids = await runAsIds();
+  const bin = await reachableBinaries(await binaries(), ids);
   await fs.mkdir(dataDir, { recursive: true });
   const pgdata = path.join(dataDir, 'postgres');
   // Inside pgdata, because the server may run as another user than this process.
