@@ -42,6 +42,8 @@ export interface Config {
     maxCount: number;
     /** Levels of `_include`/`_revinclude` followed from the matches (1: no `:iterate` rounds). */
     maxIncludeDepth: number;
+    /** `_total=estimate` counts exactly up to this many matches, then asks the planner. */
+    exactTotalUpTo: number;
   };
   export: ExportConfig;
   audit: AuditConfig;
@@ -236,6 +238,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       defaultCount: int('SEARCH_DEFAULT_COUNT', 50, env),
       maxCount: Math.max(1000, int('SEARCH_MAX_COUNT', 1000, env)),
       maxIncludeDepth: Math.max(1, int('MAX_INCLUDE_DEPTH', 4, env)),
+      exactTotalUpTo: Math.max(0, int('SEARCH_ESTIMATE_EXACT_UP_TO', 10_000, env)),
     },
     export: {
       storage: env.EXPORT_STORAGE || `file:${path.join(path.resolve(env.DATA_DIR ?? 'data'), 'exports')}`,

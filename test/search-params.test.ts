@@ -127,6 +127,27 @@ describe('search parameters', () => {
     assert.deepEqual(rev.json.entry.map((e: any) => `${e.search.mode}:${e.resource.id}`), ['match:p3', 'include:o4']);
   });
 
+  it('_total=estimate: exact while few resources match; beyond SEARCH_ESTIMATE_EXACT_UP_TO the planner\'s estimate, never below what was counted', async () => {
+    const exact = await http(`${base}/Observation?code=111-1&_total=estimate&_count=1`);
+    assert.equal(exact.json.total, 3);
+    assert.equal(exact.json.entry.length, 1);
+    const small = await startServer({ search: { ...server.config.search, exactTotalUpTo: 1 } });
+    try {
+      const { token } = await tokenFor(small.db.pool, small.origin, tenant, 'system/*.rs');
+      const smallBase = base.replace(server.origin, small.origin);
+      const get = (q: string) => http(`${smallBase}/Observation?${q}`, { headers: { authorization: `Bearer ${token}` } });
+      const many = await get('code=111-1&_total=estimate&_count=1');
+      assert.equal(many.status, 200);
+      assert.ok(Number.isInteger(many.json.total) && many.json.total >= 2, `estimate ${many.json.total} is below the 2 rows counted`);
+      assert.equal((await get('code=222-2&_total=estimate')).json.total, 1);
+      assert.equal((await get('code=999-9&_total=estimate')).json.total, 0);
+      // accurate stays exact whatever the threshold.
+      assert.equal((await get('code=111-1&_total=accurate&_count=1')).json.total, 3);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('_sort (several keys, descending), _summary, _elements, _total', async () => {
     const r = await http(`${base}/Patient?_sort=-birthdate,family`);
     // Descending date sorts on the latest end of each value's range: 1980 ends after 1980-03.

@@ -19,7 +19,7 @@ import { patientCompartmentParams } from '../fhir/compartment.js';
 import { findIncludes } from '../search/includes.js';
 import { scopeFilter } from '../search/scope.js';
 import { parseFilter, parseSearch, type Filter, type SearchPlan } from '../search/parse.js';
-import { searchCount, searchPage, type Cursor, type Row } from '../search/query.js';
+import { searchCount, searchEstimate, searchPage, type Cursor, type Row } from '../search/query.js';
 import type { FhirResponse, TenantContext } from './context.js';
 import { assertType } from './read.js';
 
@@ -105,7 +105,9 @@ export async function search(ctx: TenantContext, req: SearchRequest): Promise<Fh
   const warnings: string[] = [];
   const link: BundleLink[] = [{ relation: 'self', url: linkUrl(path, plan, plan.page) }];
   let total: number | undefined;
-  if (plan.summary === 'count' || plan.total === 'accurate' || plan.total === 'estimate') {
+  if (plan.total === 'estimate' && plan.summary !== 'count') {
+    total = await searchEstimate(ctx.pool, ctx.tenant, plan, ctx.base, extra, ctx.config.search.exactTotalUpTo);
+  } else if (plan.summary === 'count' || plan.total === 'accurate') {
     total = await searchCount(ctx.pool, ctx.tenant, plan, ctx.base, extra);
   }
   if (plan.summary !== 'count' && plan.count > 0) {

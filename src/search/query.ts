@@ -122,3 +122,19 @@ export async function searchCount(db: pg.Pool, tenant: string, plan: SearchPlan,
   const { rows } = await db.query<{ n: string }>(`SELECT count(*) AS n FROM resource r WHERE ${whereClause(b, plan, base, extra)}`, b.values);
   return Number(rows[0].n);
 }
+
+/**
+ * `_total=estimate`: exact while the matches are few (counting stops after `exactUpTo + 1`
+ * rows, so it never walks millions), and beyond that PostgreSQL's planner estimate of the row
+ * count, never less than what was counted. Cheap at any size, exact where exactness is cheap.
+ */
+export async function searchEstimate(db: pg.Pool, tenant: string, plan: SearchPlan, base: string, extra: Filter[], exactUpTo: number): Promise<number> {
+  const b = new Binds(tenant);
+  const where = whereClause(b, plan, base, extra);
+  const cap = b.add(exactUpTo + 1, 'int');
+  const { rows } = await db.query<{ n: string }>(`SELECT count(*) AS n FROM (SELECT 1 FROM resource r WHERE ${where} LIMIT ${cap}) m`, b.values);
+  const counted = Number(rows[0].n);
+  if (counted <= exactUpTo) return counted;
+  const { rows: explained } = await db.query<{ 'QUERY PLAN': { Plan: { 'Plan Rows': number } }[] }>(`EXPLAIN (FORMAT JSON) SELECT 1 FROM resource r WHERE ${where}`, b.values.slice(0, -1));
+  return Math.max(counted, Math.round(explained[0]['QUERY PLAN'][0].Plan['Plan Rows']));
+}
