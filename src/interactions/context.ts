@@ -3,11 +3,14 @@ import type pg from 'pg';
 import type { Access } from '../auth/access.js';
 import type { Config } from '../config.js';
 import type { CursorCodec } from '../http/cursor.js';
+import type { CurrentReads } from '../store/current-reads.js';
 
 export interface ServerContext {
   config: Config;
   pool: pg.Pool;
   cursors: CursorCodec;
+  /** The HTTP server's read coalescing; other callers (import, seed, benches) read directly. */
+  reads?: CurrentReads;
 }
 
 export interface TenantContext extends ServerContext {

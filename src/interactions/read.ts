@@ -49,7 +49,8 @@ export async function read(ctx: TenantContext, type: string, id: string, opts: {
   assertType(type);
   const filters = ctx.access?.require(type, 'r');
   assertId(type, id);
-  return answer(await readCurrent(ctx.pool, ctx.tenant, type, id), `${type}/${id}`, filters, opts.accept, opts.ifNoneMatch);
+  const found = ctx.reads ? await ctx.reads.read(ctx.tenant, type, id) : await readCurrent(ctx.pool, ctx.tenant, type, id);
+  return answer(found, `${type}/${id}`, filters, opts.accept, opts.ifNoneMatch);
 }
 
 export async function vread(ctx: TenantContext, type: string, id: string, vid: string, opts: { accept?: string } = {}): Promise<FhirResponse> {

@@ -156,6 +156,16 @@ export async function readCurrent(db: Queryable, tenant: string, type: string, i
   return rows[0] ? toVersion(rows[0]) : undefined;
 }
 
+/** Current versions of several resources of one tenant in one statement, keyed `type/id` (see current-reads.ts). */
+export async function readCurrentMany(db: Queryable, tenant: string, keys: { type: string; id: string }[]): Promise<Map<string, StoredVersion>> {
+  const { rows } = await db.query({
+    name: 'resource-read-current-many',
+    text: `SELECT ${COLUMNS} FROM resource WHERE tenant = $1 AND (type, id) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
+    values: [tenant, keys.map((k) => k.type), keys.map((k) => k.id)],
+  });
+  return new Map(rows.map((r) => [`${r.type}/${r.id}`, toVersion(r)]));
+}
+
 export async function readVersion(db: Queryable, tenant: string, type: string, id: string, version: number): Promise<StoredVersion | undefined> {
   const { rows } = await db.query(
     `SELECT ${COLUMNS} FROM resource WHERE tenant = $1 AND type = $2 AND id = $3 AND version = $4
