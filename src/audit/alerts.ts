@@ -9,7 +9,8 @@
  *   per source address within the window;
  * - scope-denials: 403s for lack of scope per client within the window;
  * - volume: a client's requests or bytes within the window far above its own average window
- *   over the baseline days (clients with less than a day of history have no baseline yet);
+ *   over the baseline days, read from the hourly counts in audit_usage (clients with less than
+ *   a day of history have no baseline yet);
  * - new-address: a successful request from an address the client has never used before
  *   (a client's first address is not an anomaly).
  * A counting rule does not fire again for the same subject within one window.
@@ -134,14 +135,15 @@ export class AlertMonitor {
       `WITH now_w AS (
          SELECT tenant, client_id, count(*) AS requests, coalesce(sum(bytes), 0) AS bytes FROM audit_event
           WHERE ${this.window()} AND client_id IS NOT NULL GROUP BY tenant, client_id HAVING count(*) >= $1),
+       -- The baseline from the hourly counts (audit_usage), hours that ended before the window.
        base AS (
-         SELECT e.tenant, e.client_id, count(*) AS requests, coalesce(sum(e.bytes), 0) AS bytes, min(e.recorded) AS since
-           FROM audit_event e JOIN now_w USING (tenant, client_id)
-          WHERE e.recorded > clock_timestamp() - make_interval(days => $2) AND e.recorded <= clock_timestamp() - make_interval(secs => $3)
-          GROUP BY e.tenant, e.client_id)
+         SELECT u.tenant, u.client_id, sum(u.requests) AS requests, sum(u.bytes) AS bytes, min(u.hour) AS since, max(u.hour) + interval '1 hour' AS until
+           FROM audit_usage u JOIN now_w USING (tenant, client_id)
+          WHERE u.hour > clock_timestamp() - make_interval(days => $2) AND u.hour + interval '1 hour' <= clock_timestamp() - make_interval(secs => $3)
+          GROUP BY u.tenant, u.client_id)
        SELECT n.tenant, n.client_id, n.requests, n.bytes,
-              b.requests::float8 / greatest(1, extract(epoch FROM clock_timestamp() - make_interval(secs => $3) - b.since) / $3) AS avg_requests,
-              b.bytes::float8 / greatest(1, extract(epoch FROM clock_timestamp() - make_interval(secs => $3) - b.since) / $3) AS avg_bytes
+              b.requests::float8 / greatest(1, extract(epoch FROM b.until - b.since) / $3) AS avg_requests,
+              b.bytes::float8 / greatest(1, extract(epoch FROM b.until - b.since) / $3) AS avg_bytes
          FROM now_w n JOIN base b USING (tenant, client_id)
         WHERE b.since < clock_timestamp() - interval '1 day'`,
       [volumeMinRequests, baselineDays, windowSeconds],

@@ -10,6 +10,7 @@
 import type pg from 'pg';
 import { patientCompartmentParams, patientCompartmentTypes } from '../fhir/compartment.js';
 import { auditAndLimits } from './migration-audit-limits.js';
+import { auditUsage } from './migration-audit-usage.js';
 
 export interface Migration {
   version: number;
@@ -248,6 +249,7 @@ export const migrations: Migration[] = [
     `,
   },
   auditAndLimits,
+  auditUsage,
 ];
 
 /** `(type, param)` SQL pairs of the Patient compartment definition, for the backfill. */
