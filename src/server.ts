@@ -201,13 +201,20 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
   app.setErrorHandler((err, req, reply) => sendError(req, reply, err));
   app.setNotFoundHandler((req, reply) => sendError(req, reply, new NotSupportedError(`No FHIR interaction at ${req.method} ${req.url.split('?')[0]}`, 404)));
 
-  app.addHook('onSend', async (req, reply, payload) => {
+  app.addHook('onSend', (req, reply, payload, done) => {
     reply.header('X-Request-Id', req.id);
     const q = req.query as Record<string, string> | undefined;
     if (q?._pretty === 'true' && typeof payload === 'string' && String(reply.getHeader('content-type') ?? '').includes('json')) {
-      return JSON.stringify(JSON.parse(payload), null, 2);
+      let pretty: string;
+      try {
+        pretty = JSON.stringify(JSON.parse(payload), null, 2);
+      } catch {
+        pretty = payload; // not JSON after all: sent as it is
+      }
+      done(null, pretty);
+      return;
     }
-    return payload;
+    done(null, payload);
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

@@ -29,5 +29,12 @@ export function assertQueryWithinLimits(url: string, limits: Pick<HttpLimitsConf
 
 /** Checks every request's query string before anything else runs. */
 export function registerQueryLimits(app: FastifyInstance, limits: HttpLimitsConfig): void {
-  app.addHook('onRequest', async (req) => assertQueryWithinLimits(req.url, limits));
+  app.addHook('onRequest', (req, _reply, done) => {
+    try {
+      assertQueryWithinLimits(req.url, limits);
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
+  });
 }

@@ -14,14 +14,16 @@ import { requestInteraction } from './interaction.js';
 
 export function registerResponseTimeout(app: FastifyInstance, timeoutMs: number): void {
   if (timeoutMs <= 0) return;
-  app.addHook('onRequest', async (req, reply) => {
-    if (requestInteraction(req) === 'export-download') return;
-    const timer = setTimeout(() => {
-      // An answer already on its way is left alone.
-      if (reply.sent || reply.raw.headersSent) return;
-      req.log.warn({ timeoutMs }, 'request not answered in time');
-      reply.send(new ResponseTimeoutError('The server did not answer in time; retry, or narrow the request'));
-    }, timeoutMs);
-    reply.raw.once('close', () => clearTimeout(timer));
+  app.addHook('onRequest', (req, reply, done) => {
+    if (requestInteraction(req) !== 'export-download') {
+      const timer = setTimeout(() => {
+        // An answer already on its way is left alone.
+        if (reply.sent || reply.raw.headersSent) return;
+        req.log.warn({ timeoutMs }, 'request not answered in time');
+        reply.send(new ResponseTimeoutError('The server did not answer in time; retry, or narrow the request'));
+      }, timeoutMs);
+      reply.raw.once('close', () => clearTimeout(timer));
+    }
+    done();
   });
 }

@@ -33,9 +33,10 @@ export function securityHeaders(config: Pick<Config, 'tls' | 'publicUrl'>): Reco
  */
 export function registerSecurityHeaders(app: FastifyInstance, config: Config): void {
   const headers = securityHeaders(config);
-  app.addHook('onSend', async (req, reply, payload) => {
+  // Callback style, as every per-request hook here: an async hook costs a promise per request.
+  app.addHook('onSend', (req, reply, payload, done) => {
     reply.headers(headers);
     if (!reply.hasHeader('cache-control') && !CACHEABLE.has(requestInteraction(req))) reply.header('Cache-Control', 'no-store');
-    return payload;
+    done(null, payload);
   });
 }

@@ -9,7 +9,10 @@ export interface ServerContext {
   config: Config;
   pool: pg.Pool;
   cursors: CursorCodec;
-  /** The HTTP server's read coalescing; other callers (import, seed, benches) read directly. */
+  /**
+   * The HTTP server's read coalescing, used only while `pool` is the pool it serves (a context
+   * whose `pool` is a transaction's connection reads directly); import, seed and benches have none.
+   */
   reads?: CurrentReads;
 }
 

@@ -49,7 +49,9 @@ export async function read(ctx: TenantContext, type: string, id: string, opts: {
   assertType(type);
   const filters = ctx.access?.require(type, 'r');
   assertId(type, id);
-  const found = ctx.reads ? await ctx.reads.read(ctx.tenant, type, id) : await readCurrent(ctx.pool, ctx.tenant, type, id);
+  // Coalesced only on the pool the coalescer serves: a transaction's own connection (a
+  // Bundle's GET entries) must see the transaction's writes.
+  const found = ctx.reads?.pool === ctx.pool ? await ctx.reads.read(ctx.tenant, type, id) : await readCurrent(ctx.pool, ctx.tenant, type, id);
   return answer(found, `${type}/${id}`, filters, opts.accept, opts.ifNoneMatch);
 }
 

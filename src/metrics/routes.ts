@@ -17,8 +17,9 @@ function sameToken(presented: string, expected: string): boolean {
 }
 
 export function registerMetrics(app: FastifyInstance, metrics: ServerMetrics, token: string | undefined): void {
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     metrics.observeRequest(requestInteraction(req), reply.statusCode, reply.elapsedTime / 1000);
+    done();
   });
   if (!token) return;
   app.get('/metrics', async (req, reply) => {

@@ -27,7 +27,7 @@ export class CurrentReads {
   private pending: Pending[] = [];
   private scheduled = false;
 
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(readonly pool: pg.Pool) {}
 
   read(tenant: string, type: string, id: string): Promise<StoredVersion | undefined> {
     return new Promise((resolve, reject) => {
