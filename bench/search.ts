@@ -139,6 +139,9 @@ async function main(): Promise<void> {
     // from rounds that alternate the two, each figure the median of its rounds.
     const bareRuns: Result[] = [];
     const readRuns: Result[] = [];
+    // Warm-up, not counted: compiled code paths, statements prepared on every pooled connection.
+    await autocannon({ url: bareUrl, connections: 16, duration: 2, headers });
+    await autocannon({ url: `${base}/${queries[0][1]}`, connections: 16, duration: 2, headers });
     for (let round = 0; round < RATIO_ROUNDS; round++) {
       bareRuns.push(await autocannon({ url: bareUrl, connections: 16, duration: SECONDS, headers }));
       readRuns.push(await autocannon({ url: `${base}/${queries[0][1]}`, connections: 16, duration: SECONDS, headers }));
