@@ -130,15 +130,17 @@ describe('security alerts', () => {
     assert.ok(rows[0].details.requests >= 30);
     // newTenant's client made more requests, but has no baseline day yet: no alert for it.
     assert.equal((await alertsOf('volume')).length, 1);
-    // The baseline's hourly counts hold exactly what the trail holds for this client, hour by hour.
-    const perHour = (sql: string) => server.db.pool.query(sql, [tenant, clientId]).then((r) => r.rows);
-    const usage = await perHour(`SELECT hour, requests::int, bytes::int FROM audit_usage WHERE tenant = $1 AND client_id = $2 ORDER BY hour`);
-    const trail = await perHour(
-      `SELECT date_trunc('hour', recorded AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour, count(*)::int AS requests, sum(bytes)::int AS bytes
-         FROM audit_event WHERE tenant = $1 AND client_id = $2 GROUP BY 1 ORDER BY 1`,
+    // The baseline's hourly counts hold exactly what the trail holds for this client, hour by
+    // hour — read in one statement, so both sides come from one snapshot while appends go on.
+    const { rows: [both] } = await server.db.pool.query(
+      `SELECT (SELECT json_agg(json_build_array(hour, requests, bytes) ORDER BY hour) FROM audit_usage WHERE tenant = $1 AND client_id = $2) AS usage,
+              (SELECT json_agg(json_build_array(hour, requests, bytes) ORDER BY hour) FROM (
+                 SELECT date_trunc('hour', recorded AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour, count(*) AS requests, sum(bytes) AS bytes
+                   FROM audit_event WHERE tenant = $1 AND client_id = $2 GROUP BY 1) t) AS trail`,
+      [tenant, clientId],
     );
-    assert.ok(usage.length >= 48);
-    assert.deepEqual(usage, trail);
+    assert.ok(both.usage.length >= 48);
+    assert.deepEqual(both.usage, both.trail);
   });
 
   it('every alert is in the audit trail (still a valid chain), at the webhook, and listed by `payer-fhir alerts`', async () => {
