@@ -19,7 +19,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type pg from 'pg';
 import type { AlertsConfig } from '../config.js';
 import type { AuditLog } from './log.js';
-import { SYSTEM_TENANT } from './record.js';
+import { AUTH_FAILURE_SQL, SYSTEM_TENANT } from './record.js';
 
 export type AlertRule = 'auth-failures' | 'scope-denials' | 'volume' | 'new-address';
 
@@ -34,8 +34,6 @@ export interface Alert {
 
 const LOCK_KEY = 7_384_201_552; // "payer-fhir alert rules"
 
-/** Refused client credentials at the token endpoint, and refused bearer tokens. */
-const AUTH_FAILURE = `(status = 401 OR (interaction = 'token' AND status IN (400, 401) AND detail LIKE 'invalid_client%'))`;
 const SCOPE_DENIAL = `(status = 403 AND detail LIKE '%does not allow%')`;
 
 export class AlertMonitor {
@@ -96,10 +94,10 @@ export class AlertMonitor {
     const n = this.config.authFailures;
     const { rows } = await db.query(
       `SELECT tenant, client_id, NULL AS source_ip, count(*) AS n FROM audit_event
-        WHERE ${this.window()} AND ${AUTH_FAILURE} AND client_id IS NOT NULL GROUP BY tenant, client_id HAVING count(*) >= $1
+        WHERE ${this.window()} AND ${AUTH_FAILURE_SQL} AND client_id IS NOT NULL GROUP BY tenant, client_id HAVING count(*) >= $1
        UNION ALL
        SELECT tenant, NULL, source_ip, count(*) FROM audit_event
-        WHERE ${this.window()} AND ${AUTH_FAILURE} AND source_ip IS NOT NULL GROUP BY tenant, source_ip HAVING count(*) >= $1`,
+        WHERE ${this.window()} AND ${AUTH_FAILURE_SQL} AND source_ip IS NOT NULL GROUP BY tenant, source_ip HAVING count(*) >= $1`,
       [n],
     );
     return rows.map((r) => ({

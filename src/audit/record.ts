@@ -41,6 +41,12 @@ export interface ChainedRecord extends AuditRecord {
 /** Tenant under which requests to no known tenant (e.g. a token request for a made-up one) are chained. */
 export const SYSTEM_TENANT = '';
 
+/**
+ * SQL condition over audit_event: a failed authentication — a refused bearer token (401) or
+ * refused client credentials at the token endpoint. The alert rules and the usage report count the same thing.
+ */
+export const AUTH_FAILURE_SQL = `(status = 401 OR (interaction = 'token' AND status IN (400, 401) AND detail LIKE 'invalid_client%'))`;
+
 function canonical(seq: number, r: AuditRecord): string {
   return JSON.stringify([
     r.tenant,

@@ -4,6 +4,7 @@
  * client (4xx) and server (5xx) errors. One aggregate query over the tenant's records.
  */
 import type pg from 'pg';
+import { AUTH_FAILURE_SQL } from './record.js';
 
 export interface UsageRow {
   clientId: string;
@@ -25,7 +26,7 @@ export async function usageReport(pool: pg.Pool, tenant: string, since: Date, un
             coalesce(sum(resources), 0) AS resources,
             count(*) FILTER (WHERE interaction = 'export-kickoff' AND status = 202) AS exports,
             coalesce(sum(bytes), 0) AS bytes,
-            count(*) FILTER (WHERE status = 401 OR (interaction = 'token' AND status IN (400, 401) AND detail LIKE 'invalid_client%')) AS auth_failures,
+            count(*) FILTER (WHERE ${AUTH_FAILURE_SQL}) AS auth_failures,
             count(*) FILTER (WHERE status BETWEEN 400 AND 499) AS client_errors,
             count(*) FILTER (WHERE status >= 500) AS server_errors,
             min(recorded) AS first, max(recorded) AS last

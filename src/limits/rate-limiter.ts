@@ -30,7 +30,6 @@ export interface BucketState {
 
 export interface RateLimiter {
   take(specs: BucketSpec[]): Promise<BucketState[]>;
-  close(): Promise<void>;
 }
 
 export function stateOf(spec: BucketSpec, tokens: number, allowed: boolean): BucketState {
@@ -118,6 +117,4 @@ export class PgRateLimiter implements RateLimiter {
       return stateOf(s, shared, false);
     });
   }
-
-  async close(): Promise<void> {}
 }

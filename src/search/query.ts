@@ -131,10 +131,11 @@ export async function searchCount(db: pg.Pool, tenant: string, plan: SearchPlan,
 export async function searchEstimate(db: pg.Pool, tenant: string, plan: SearchPlan, base: string, extra: Filter[], exactUpTo: number): Promise<number> {
   const b = new Binds(tenant);
   const where = whereClause(b, plan, base, extra);
+  const whereValues = [...b.values];
   const cap = b.add(exactUpTo + 1, 'int');
   const { rows } = await db.query<{ n: string }>(`SELECT count(*) AS n FROM (SELECT 1 FROM resource r WHERE ${where} LIMIT ${cap}) m`, b.values);
   const counted = Number(rows[0].n);
   if (counted <= exactUpTo) return counted;
-  const { rows: explained } = await db.query<{ 'QUERY PLAN': { Plan: { 'Plan Rows': number } }[] }>(`EXPLAIN (FORMAT JSON) SELECT 1 FROM resource r WHERE ${where}`, b.values.slice(0, -1));
+  const { rows: explained } = await db.query<{ 'QUERY PLAN': { Plan: { 'Plan Rows': number } }[] }>(`EXPLAIN (FORMAT JSON) SELECT 1 FROM resource r WHERE ${where}`, whereValues);
   return Math.max(counted, Math.round(explained[0]['QUERY PLAN'][0].Plan['Plan Rows']));
 }
