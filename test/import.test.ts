@@ -12,10 +12,11 @@ import { after, before, describe, it } from 'node:test';
 import { http } from './helpers/http.js';
 import { assertValidR4 } from './helpers/schema.js';
 import { startServer, type TestServer } from './helpers/server.js';
+import { usCoreExamplesDir } from './helpers/us-core.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 // shared/ lies beside the repository (in CI too, where the clone is elsewhere).
-const US_CORE = process.env.US_CORE_EXAMPLES ?? path.resolve(ROOT, '..', 'shared', 'data', 'us-core-6.1.0-examples');
+const US_CORE = usCoreExamplesDir;
 
 interface CliResult {
   code: number;

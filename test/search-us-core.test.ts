@@ -8,9 +8,9 @@ import { after, before, describe, it } from 'node:test';
 import { http } from './helpers/http.js';
 import { assertValidR4 } from './helpers/schema.js';
 import { startServer, type TestServer } from './helpers/server.js';
+import { usCoreExamplesDir } from './helpers/us-core.js';
 
-const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
-const examplesDir = path.resolve(repoRoot, '..', 'shared', 'data', 'us-core-6.1.0-examples');
+const examplesDir = usCoreExamplesDir;
 
 /** Runs a search, checks the Bundle, returns `Type/id` of the match entries (sorted). */
 async function matches(url: string, mode: 'match' | 'include' = 'match'): Promise<string[]> {

@@ -9,10 +9,10 @@ import path from 'node:path';
 import { once } from 'node:events';
 import { rewriteReferences } from '../../src/fhir/resource.js';
 import { validateResource, type Resource } from '../../src/fhir/validation.js';
+import { usCoreExamplesDir } from '../../test/helpers/us-core.js';
 
-/** The published examples, in shared/ beside the repository (override with US_CORE_EXAMPLES). */
-export const US_CORE_EXAMPLES =
-  process.env.US_CORE_EXAMPLES ?? path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', '..', '..', 'shared', 'data', 'us-core-6.1.0-examples');
+/** The published examples (test/fixtures; override with US_CORE_EXAMPLES). */
+export const US_CORE_EXAMPLES = usCoreExamplesDir;
 
 /** Where a copy suffix goes; JSON.stringify writes it as the 6-character escape below. */
 const MARK = '\u0001';

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { http, type HttpResult } from './http.js';
+import { usCoreExamplesDir as examplesDir } from './us-core.js';
 
-export const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', '..');
-export const examplesDir = path.resolve(repoRoot, '..', 'shared', 'data', 'us-core-6.1.0-examples');
+export { repoRoot } from './us-core.js';
 
 export const KICKOFF_HEADERS = { accept: 'application/fhir+json', prefer: 'respond-async' };
 
