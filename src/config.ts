@@ -44,6 +44,8 @@ export interface Config {
     maxIncludeDepth: number;
     /** `_total=estimate` counts exactly up to this many matches, then asks the planner. */
     exactTotalUpTo: number;
+    /** Search statement shapes this process prepares (named), see store/statement-names.ts; 0: none. */
+    preparedShapes: number;
   };
   export: ExportConfig;
   audit: AuditConfig;
@@ -239,6 +241,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       maxCount: Math.max(1000, int('SEARCH_MAX_COUNT', 1000, env)),
       maxIncludeDepth: Math.max(1, int('MAX_INCLUDE_DEPTH', 4, env)),
       exactTotalUpTo: Math.max(0, int('SEARCH_ESTIMATE_EXACT_UP_TO', 10_000, env)),
+      preparedShapes: Math.max(0, int('SEARCH_PREPARED_SHAPES', 100, env)),
     },
     export: {
       storage: env.EXPORT_STORAGE || `file:${path.join(path.resolve(env.DATA_DIR ?? 'data'), 'exports')}`,

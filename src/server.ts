@@ -16,6 +16,7 @@ import { registerTokenEndpoint, tokenIssuer } from './auth/token-endpoint.js';
 import type { Config } from './config.js';
 import { InvalidError, MethodNotAllowedError, NotSupportedError, UnsupportedMediaTypeError } from './errors.js';
 import { CurrentReads } from './store/current-reads.js';
+import { setStatementShapeLimit } from './store/statement-names.js';
 import { CursorCodec } from './http/cursor.js';
 import { FHIR_JSON_UTF8, negotiateFhirJson } from './http/media.js';
 import { sendError } from './http/outcome.js';
@@ -122,6 +123,7 @@ export interface BuildOptions {
 
 export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOptions = {}): Promise<FastifyInstance> {
   const metrics = new ServerMetrics(pool);
+  setStatementShapeLimit(config.search.preparedShapes);
   const app = Fastify({
     // Behind a load balancer the client address comes from X-Forwarded-For, from trusted proxies only.
     trustProxy: config.limits.trustProxy as boolean,

@@ -41,7 +41,7 @@ describe('request limits', () => {
     server = await startServer({
       bodyLimit: 2048,
       http: { maxQueryLength: 300, maxQueryParams: 5, requestTimeoutMs: 1000, responseTimeoutMs: 1500, keepAliveTimeoutMs: 1000 },
-      search: { defaultCount: 50, maxCount: 3, maxIncludeDepth: 2, exactTotalUpTo: 10_000 },
+      search: { defaultCount: 50, maxCount: 3, maxIncludeDepth: 2, exactTotalUpTo: 10_000, preparedShapes: 100 },
     });
     ({ base, tenant } = await server.newTenant('limits'));
   });

@@ -19,30 +19,32 @@ function paramsOf(inc: Include): string[] {
 async function forward(db: pg.Pool, tenant: string, inc: Include, from: Row[]): Promise<Row[]> {
   const ids = from.filter((r) => r.type === inc.source).map((r) => r.id);
   if (!ids.length) return [];
-  const { rows } = await db.query(
-    `SELECT r.type, r.id, r.content, r.last_updated FROM resource r
+  const { rows } = await db.query({
+    name: 'search-include',
+    text: `SELECT r.type, r.id, r.content, r.last_updated FROM resource r
       WHERE r.tenant = $1 AND NOT r.deleted AND (r.type, r.id) IN (
         SELECT x.target_type, x.target_id FROM search_reference x
          WHERE x.tenant = $1 AND x.type = $2 AND x.id = ANY($3::text[]) AND x.param = ANY($4::text[])
            AND x.target_id IS NOT NULL AND ($5::text IS NULL OR x.target_type = $5))
       LIMIT ${MAX_INCLUDED + 1}`,
-    [tenant, inc.source, ids, paramsOf(inc), inc.target ?? null],
-  );
+    values: [tenant, inc.source, ids, paramsOf(inc), inc.target ?? null],
+  });
   return rows.map((r) => ({ type: r.type, id: r.id, content: r.content, lastUpdated: r.last_updated }));
 }
 
 async function reverse(db: pg.Pool, tenant: string, inc: Include, to: Row[]): Promise<Row[]> {
   const targets = inc.target ? to.filter((r) => r.type === inc.target) : to;
   if (!targets.length) return [];
-  const { rows } = await db.query(
-    `SELECT r.type, r.id, r.content, r.last_updated FROM resource r
+  const { rows } = await db.query({
+    name: 'search-revinclude',
+    text: `SELECT r.type, r.id, r.content, r.last_updated FROM resource r
       WHERE r.tenant = $1 AND r.type = $2 AND NOT r.deleted AND r.id IN (
         SELECT x.id FROM search_reference x
          WHERE x.tenant = $1 AND x.type = $2 AND x.param = ANY($3::text[])
            AND (x.target_type, x.target_id) IN (SELECT * FROM unnest($4::text[], $5::text[])))
       LIMIT ${MAX_INCLUDED + 1}`,
-    [tenant, inc.source, paramsOf(inc), targets.map((r) => r.type), targets.map((r) => r.id)],
-  );
+    values: [tenant, inc.source, paramsOf(inc), targets.map((r) => r.type), targets.map((r) => r.id)],
+  });
   return rows.map((r) => ({ type: r.type, id: r.id, content: r.content, lastUpdated: r.last_updated }));
 }
 

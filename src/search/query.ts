@@ -6,6 +6,7 @@
  */
 import type pg from 'pg';
 import { InvalidError } from '../errors.js';
+import { shapedQuery } from '../store/statement-names.js';
 import { Binds, filterCondition } from './conditions.js';
 import type { Filter, SearchPlan, SortKey } from './parse.js';
 
@@ -104,7 +105,7 @@ export async function searchPage(db: pg.Pool, tenant: string, plan: SearchPlan, 
   const limit = b.add(plan.count + 1, 'int');
   const sql = `SELECT s.* FROM (SELECT r.type, r.id, r.content, r.last_updated${select.map((s) => `, ${s}`).join('')} FROM resource r WHERE ${where}) s
     WHERE ${after} ORDER BY ${order} LIMIT ${limit}`;
-  const { rows } = await db.query(sql, b.values);
+  const { rows } = await db.query(shapedQuery(sql, b.values));
   const more = rows.length > plan.count;
   const page = rows.slice(0, plan.count);
   if (reverse) page.reverse();
@@ -119,7 +120,7 @@ export async function searchPage(db: pg.Pool, tenant: string, plan: SearchPlan, 
 
 export async function searchCount(db: pg.Pool, tenant: string, plan: SearchPlan, base: string, extra: Filter[]): Promise<number> {
   const b = new Binds(tenant);
-  const { rows } = await db.query<{ n: string }>(`SELECT count(*) AS n FROM resource r WHERE ${whereClause(b, plan, base, extra)}`, b.values);
+  const { rows } = await db.query<{ n: string }>(shapedQuery(`SELECT count(*) AS n FROM resource r WHERE ${whereClause(b, plan, base, extra)}`, b.values));
   return Number(rows[0].n);
 }
 
@@ -133,7 +134,7 @@ export async function searchEstimate(db: pg.Pool, tenant: string, plan: SearchPl
   const where = whereClause(b, plan, base, extra);
   const whereValues = [...b.values];
   const cap = b.add(exactUpTo + 1, 'int');
-  const { rows } = await db.query<{ n: string }>(`SELECT count(*) AS n FROM (SELECT 1 FROM resource r WHERE ${where} LIMIT ${cap}) m`, b.values);
+  const { rows } = await db.query<{ n: string }>(shapedQuery(`SELECT count(*) AS n FROM (SELECT 1 FROM resource r WHERE ${where} LIMIT ${cap}) m`, b.values));
   const counted = Number(rows[0].n);
   if (counted <= exactUpTo) return counted;
   const { rows: explained } = await db.query<{ 'QUERY PLAN': { Plan: { 'Plan Rows': number } }[] }>(`EXPLAIN (FORMAT JSON) SELECT 1 FROM resource r WHERE ${where}`, whereValues);
