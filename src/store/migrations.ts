@@ -250,6 +250,23 @@ export const migrations: Migration[] = [
   },
   auditAndLimits,
   auditUsage,
+  {
+    version: 7,
+    name: 'resource JSON compressed with lz4 where the server supports it',
+    // Resource JSON past ~2 kB (claims, explanations of benefit) is compressed out of line;
+    // lz4 decompresses several times faster than the default pglz, and every search, read and
+    // export of such a resource pays that. New values only: stored ones stay pglz, and both
+    // read alike. A server built without lz4 (the embedded one) keeps pglz.
+    sql: `
+      DO $$
+      BEGIN
+        ALTER TABLE resource ALTER COLUMN content SET COMPRESSION lz4;
+        ALTER TABLE resource_history ALTER COLUMN content SET COMPRESSION lz4;
+      EXCEPTION WHEN feature_not_supported THEN
+        RAISE NOTICE 'lz4 is not available in this PostgreSQL build; resource JSON stays pglz-compressed';
+      END $$;
+    `,
+  },
 ];
 
 /** `(type, param)` SQL pairs of the Patient compartment definition, for the backfill. */
