@@ -44,6 +44,7 @@ import { readAuditEvent, searchAuditEvents } from './audit/search.js';
 import { listenerOptions } from './http/listener.js';
 import { registerResponseTimeout } from './http/response-timeout.js';
 import { assertParameterCount, registerQueryLimits } from './http/query-limits.js';
+import { registerCompression } from './http/compression.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { ServerMetrics } from './metrics/metrics.js';
 import { registerMetrics } from './metrics/routes.js';
@@ -218,6 +219,8 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
     }
     done(null, payload);
   });
+  // After every hook that shapes the body (the one above): the coding applies to the final bytes.
+  registerCompression(app);
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
