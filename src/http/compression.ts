@@ -7,7 +7,7 @@
  * (export downloads) negotiate their own coding (bulk/routes.ts); binary content (a Binary in
  * its own type) is sent as it is.
  *
- * The audit trail and metrics count the body before coding: the amount of data disclosed.
+ * The audit trail counts the body before coding: the amount of data disclosed.
  */
 import zlib from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
