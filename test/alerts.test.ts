@@ -141,6 +141,34 @@ describe('security alerts', () => {
     );
     assert.ok(both.usage.length >= 48);
     assert.deepEqual(both.usage, both.trail);
+    // Likewise the per-minute counts the current window is read from (migration 8), per address,
+    // over the day they are kept for (the rule run above trimmed older minutes).
+    const { rows: [minutes] } = await server.db.pool.query(
+      `SELECT (SELECT json_agg(json_build_array(source_ip, minute, requests, bytes, ok_requests, first_ok_seq) ORDER BY source_ip, minute)
+                 FROM audit_minute WHERE tenant = $1 AND client_id = $2 AND minute > now() - interval '23 hours') AS counted,
+              (SELECT json_agg(json_build_array(source_ip, minute, requests, bytes, ok_requests, first_ok_seq) ORDER BY source_ip, minute) FROM (
+                 SELECT coalesce(source_ip, '') AS source_ip, date_trunc('minute', recorded AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS minute,
+                        count(*) AS requests, sum(bytes) AS bytes, count(*) FILTER (WHERE status < 400) AS ok_requests, min(seq) FILTER (WHERE status < 400) AS first_ok_seq
+                   FROM audit_event WHERE tenant = $1 AND client_id = $2 GROUP BY 1, 2) t WHERE minute > now() - interval '23 hours') AS trail`,
+      [tenant, clientId],
+    );
+    assert.ok(minutes.counted.length >= 400, `${minutes.counted.length} minutes`);
+    assert.deepEqual(minutes.counted, minutes.trail);
+  });
+
+  it('the rules read neither the trail\'s successful traffic nor old minutes: failures through their own index, per-minute counts kept a day', async () => {
+    const { rows: indexes } = await server.db.pool.query(`SELECT indexdef FROM pg_indexes WHERE indexname = 'audit_event_failures'`);
+    assert.match(indexes[0].indexdef, /WHERE \(status >= 400\)/);
+    const { clientId } = await tokenFor(server.db.pool, server.origin, tenant, 'system/*.rs');
+    await server.db.pool.query(
+      `INSERT INTO audit_minute (tenant, client_id, source_ip, minute, requests, bytes, ok_requests, first_ok_seq)
+       VALUES ($1, $2, '192.0.2.9', now() - interval '2 days', 5, 50, 5, 1)`,
+      [tenant, clientId],
+    );
+    await server.app.alertMonitor.evaluate();
+    const { rows } = await server.db.pool.query(`SELECT 1 FROM audit_minute WHERE tenant = $1 AND client_id = $2 AND source_ip = '192.0.2.9'`, [tenant, clientId]);
+    assert.deepEqual(rows, []);
+    assert.deepEqual((await alertsOf('new-address')).filter((r) => r.source_ip === '192.0.2.9'), [], 'an address from two days ago is outside the window');
   });
 
   it('every alert is in the audit trail (still a valid chain), at the webhook, and listed by `payer-fhir alerts`', async () => {

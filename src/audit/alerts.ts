@@ -13,13 +13,16 @@
  *   a day of history have no baseline yet);
  * - new-address: a successful request from an address the client has never used before
  *   (a client's first address is not an anomaly).
- * A counting rule does not fire again for the same subject within one window.
+ * A counting rule does not fire again for the same subject within one window. The volume and
+ * new-address rules read per-minute counts (audit_minute, so their window is counted in whole
+ * minutes), the failure rules only failed requests: no rule scans the trail's busy traffic.
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type pg from 'pg';
 import type { AlertsConfig } from '../config.js';
 import type { AuditLog } from './log.js';
 import { AUTH_FAILURE_SQL, SYSTEM_TENANT } from './record.js';
+import { MINUTE_COUNTS_KEPT_MS } from './usage.js';
 
 export type AlertRule = 'auth-failures' | 'scope-denials' | 'volume' | 'new-address';
 
@@ -74,6 +77,7 @@ export class AlertMonitor {
       if (!rows[0].ok) return [];
       try {
         const found = [...(await this.authFailures(client)), ...(await this.scopeDenials(client)), ...(await this.volume(client)), ...(await this.newAddresses(client))];
+        await client.query('DELETE FROM audit_minute WHERE minute < $1', [new Date(Date.now() - MINUTE_COUNTS_KEPT_MS)]);
         const raised: Alert[] = [];
         for (const a of found) if (await this.store(client, a)) raised.push(a);
         for (const a of raised) await this.announce(a);
@@ -86,8 +90,14 @@ export class AlertMonitor {
     }
   }
 
+  /** The window over the trail; only the failure rules read it, through the index of failed requests (migration 8). */
   private window(): string {
-    return `recorded > clock_timestamp() - make_interval(secs => ${Number(this.config.windowSeconds)})`;
+    return `status >= 400 AND recorded > clock_timestamp() - make_interval(secs => ${Number(this.config.windowSeconds)})`;
+  }
+
+  /** The window over the per-minute counts: every minute it touches, so up to a minute more than the window. */
+  private minutes(): string {
+    return `minute > clock_timestamp() - make_interval(secs => ${Number(this.config.windowSeconds) + 60})`;
   }
 
   private async authFailures(db: pg.PoolClient): Promise<Alert[]> {
@@ -131,8 +141,8 @@ export class AlertMonitor {
     const { windowSeconds, baselineDays, volumeFactor, volumeMinRequests } = this.config;
     const { rows } = await db.query(
       `WITH now_w AS (
-         SELECT tenant, client_id, count(*) AS requests, coalesce(sum(bytes), 0) AS bytes FROM audit_event
-          WHERE ${this.window()} AND client_id IS NOT NULL GROUP BY tenant, client_id HAVING count(*) >= $1),
+         SELECT tenant, client_id, sum(requests) AS requests, sum(bytes) AS bytes FROM audit_minute
+          WHERE ${this.minutes()} GROUP BY tenant, client_id HAVING sum(requests) >= $1),
        -- The baseline from the hourly counts (audit_usage), hours that ended before the window.
        base AS (
          SELECT u.tenant, u.client_id, sum(u.requests) AS requests, sum(u.bytes) AS bytes, min(u.hour) AS since, max(u.hour) + interval '1 hour' AS until
@@ -168,8 +178,8 @@ export class AlertMonitor {
     // client with no known address yet learns the one it used first without an alert.
     const { rows } = await db.query(
       `WITH seen AS (
-         SELECT tenant, client_id, source_ip, min(seq) AS first_seq FROM audit_event
-          WHERE ${this.window()} AND client_id IS NOT NULL AND source_ip IS NOT NULL AND status < 400 AND tenant <> $1
+         SELECT tenant, client_id, source_ip, min(first_ok_seq) AS first_seq FROM audit_minute
+          WHERE ${this.minutes()} AND ok_requests > 0 AND source_ip <> '' AND tenant <> $1
           GROUP BY tenant, client_id, source_ip),
        known AS (SELECT DISTINCT tenant, client_id FROM client_address),
        firsts AS (SELECT DISTINCT ON (tenant, client_id) tenant, client_id, source_ip FROM seen ORDER BY tenant, client_id, first_seq),

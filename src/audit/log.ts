@@ -12,6 +12,7 @@ import type pg from 'pg';
 import { copyIn, copyRow } from '../store/copy-in.js';
 import { inTransaction } from '../store/database.js';
 import { chainHash, type AuditRecord } from './record.js';
+import { addUsage, HOUR_MS } from './usage.js';
 
 export interface AuditLogOptions {
   flushMs: number;
@@ -112,9 +113,11 @@ export async function appendRecords(pool: pg.Pool, records: AuditRecord[]): Prom
     );
     const heads = new Map(rows.map((r) => [r.tenant, { seq: Number(r.seq), hash: r.hash }]));
     let text = '';
+    const seqs: number[] = [];
     for (const r of records) {
       const head = heads.get(r.tenant)!;
       const seq = head.seq + 1;
+      seqs.push(seq);
       const hash = chainHash(head.hash, seq, r);
       text += copyRow([
         r.tenant, seq, r.recorded, r.durationUs, r.clientId, r.sourceIp, r.interaction, r.method, r.path, r.query,
@@ -128,37 +131,12 @@ export async function appendRecords(pool: pg.Pool, records: AuditRecord[]): Prom
          resource_type, resource_id, job_id, status, resources, bytes, detail, request_id, prev_hash, hash)`,
       text,
     );
-    await addUsage(client, records);
+    await addUsage(client, records, seqs);
     await client.query(
       'UPDATE audit_chain c SET seq = h.seq, hash = h.hash FROM unnest($1::text[], $2::bigint[], $3::bytea[]) AS h(tenant, seq, hash) WHERE c.tenant = h.tenant',
       [[...heads.keys()], [...heads.values()].map((h) => h.seq), [...heads.values()].map((h) => h.hash)],
     );
   });
-}
-
-const HOUR_MS = 3_600_000;
-
-/** Adds a batch's requests and bytes to the hourly counts per client (migration 6). */
-async function addUsage(client: pg.PoolClient, records: AuditRecord[]): Promise<void> {
-  const sums = new Map<string, { tenant: string; clientId: string; hour: number; requests: number; bytes: number }>();
-  for (const r of records) {
-    if (!r.clientId) continue;
-    const hour = Math.floor(r.recorded.getTime() / HOUR_MS) * HOUR_MS;
-    const key = `${r.tenant}\u0000${r.clientId}\u0000${hour}`;
-    const s = sums.get(key);
-    if (s) {
-      s.requests++;
-      s.bytes += r.bytes ?? 0;
-    } else sums.set(key, { tenant: r.tenant, clientId: r.clientId, hour, requests: 1, bytes: r.bytes ?? 0 });
-  }
-  if (!sums.size) return;
-  const rows = [...sums.values()];
-  await client.query(
-    `INSERT INTO audit_usage (tenant, client_id, hour, requests, bytes)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[], $5::bigint[])
-     ON CONFLICT (tenant, client_id, hour) DO UPDATE SET requests = audit_usage.requests + excluded.requests, bytes = audit_usage.bytes + excluded.bytes`,
-    [rows.map((r) => r.tenant), rows.map((r) => r.clientId), rows.map((r) => new Date(r.hour)), rows.map((r) => r.requests), rows.map((r) => r.bytes)],
-  );
 }
 
 /** Deletes records older than `days` in every tenant (the retention sweep). */

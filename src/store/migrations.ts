@@ -10,6 +10,7 @@
 import type pg from 'pg';
 import { patientCompartmentParams, patientCompartmentTypes } from '../fhir/compartment.js';
 import { auditAndLimits } from './migration-audit-limits.js';
+import { auditMinute } from './migration-audit-minute.js';
 import { auditUsage } from './migration-audit-usage.js';
 
 export interface Migration {
@@ -267,6 +268,7 @@ export const migrations: Migration[] = [
       END $$;
     `,
   },
+  auditMinute,
 ];
 
 /** `(type, param)` SQL pairs of the Patient compartment definition, for the backfill. */

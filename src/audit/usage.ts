@@ -1,0 +1,81 @@
+/**
+ * Counts kept beside the audit trail, in the same transaction as each append, so the alert
+ * rules never have to scan the trail itself (at a few thousand requests per second, five
+ * minutes of trail is over a million rows, read again every 30 s):
+ * - audit_usage: requests and bytes per client per UTC hour — the volume rule's baseline
+ *   (migration 6), trimmed by audit retention;
+ * - audit_minute: requests, bytes and successful requests per client and source address per
+ *   minute — the volume rule's current window and the new-address rule (migration 8), kept
+ *   for a day.
+ * Records without a client (refused before authentication) are in neither: every rule that
+ * reads these counts is about a client.
+ */
+import type pg from 'pg';
+import type { AuditRecord } from './record.js';
+
+export const HOUR_MS = 3_600_000;
+const MINUTE_MS = 60_000;
+
+/** How long per-minute counts are kept: far longer than any alert window. */
+export const MINUTE_COUNTS_KEPT_MS = 86_400_000;
+
+interface Sum {
+  tenant: string;
+  clientId: string;
+  at: number;
+  requests: number;
+  bytes: number;
+}
+
+/** Adds a batch (its records with the seq each got) to the hourly and per-minute counts. */
+export async function addUsage(client: pg.PoolClient, records: AuditRecord[], seqs: number[]): Promise<void> {
+  const hours = new Map<string, Sum>();
+  const minutes = new Map<string, Sum & { sourceIp: string; ok: number; firstOkSeq: number | null }>();
+  records.forEach((r, i) => {
+    if (!r.clientId) return;
+    const t = r.recorded.getTime();
+    const bytes = r.bytes ?? 0;
+    const hour = Math.floor(t / HOUR_MS) * HOUR_MS;
+    const hk = `${r.tenant}\u0000${r.clientId}\u0000${hour}`;
+    const h = hours.get(hk);
+    if (h) {
+      h.requests++;
+      h.bytes += bytes;
+    } else hours.set(hk, { tenant: r.tenant, clientId: r.clientId, at: hour, requests: 1, bytes });
+
+    const minute = Math.floor(t / MINUTE_MS) * MINUTE_MS;
+    const sourceIp = r.sourceIp ?? '';
+    const ok = r.status < 400;
+    const mk = `${r.tenant}\u0000${r.clientId}\u0000${sourceIp}\u0000${minute}`;
+    const m = minutes.get(mk);
+    if (m) {
+      m.requests++;
+      m.bytes += bytes;
+      if (ok) {
+        m.ok++;
+        m.firstOkSeq ??= seqs[i];
+      }
+    } else minutes.set(mk, { tenant: r.tenant, clientId: r.clientId, sourceIp, at: minute, requests: 1, bytes, ok: ok ? 1 : 0, firstOkSeq: ok ? seqs[i] : null });
+  });
+  if (!hours.size) return;
+  const hs = [...hours.values()];
+  await client.query(
+    `INSERT INTO audit_usage (tenant, client_id, hour, requests, bytes)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::bigint[], $5::bigint[])
+     ON CONFLICT (tenant, client_id, hour) DO UPDATE SET requests = audit_usage.requests + excluded.requests, bytes = audit_usage.bytes + excluded.bytes`,
+    [hs.map((s) => s.tenant), hs.map((s) => s.clientId), hs.map((s) => new Date(s.at)), hs.map((s) => s.requests), hs.map((s) => s.bytes)],
+  );
+  const ms = [...minutes.values()];
+  await client.query(
+    `INSERT INTO audit_minute (tenant, client_id, source_ip, minute, requests, bytes, ok_requests, first_ok_seq)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[])
+     ON CONFLICT (tenant, client_id, source_ip, minute) DO UPDATE SET
+       requests = audit_minute.requests + excluded.requests, bytes = audit_minute.bytes + excluded.bytes,
+       ok_requests = audit_minute.ok_requests + excluded.ok_requests,
+       first_ok_seq = least(audit_minute.first_ok_seq, excluded.first_ok_seq)`,
+    [
+      ms.map((s) => s.tenant), ms.map((s) => s.clientId), ms.map((s) => s.sourceIp), ms.map((s) => new Date(s.at)),
+      ms.map((s) => s.requests), ms.map((s) => s.bytes), ms.map((s) => s.ok), ms.map((s) => s.firstOkSeq),
+    ],
+  );
+}
