@@ -75,6 +75,8 @@ export class AlertMonitor {
     try {
       const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCK_KEY]);
       if (!rows[0].ok) return [];
+      // Each rule reads a few rows through an index; parallel workers would cost more to start.
+      await client.query('SET max_parallel_workers_per_gather = 0');
       try {
         const found = [...(await this.authFailures(client)), ...(await this.scopeDenials(client)), ...(await this.volume(client)), ...(await this.newAddresses(client))];
         await client.query('DELETE FROM audit_minute WHERE minute < $1', [new Date(Date.now() - MINUTE_COUNTS_KEPT_MS)]);
@@ -84,15 +86,25 @@ export class AlertMonitor {
         return raised;
       } finally {
         await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
+        await client.query('RESET max_parallel_workers_per_gather');
       }
     } finally {
       client.release();
     }
   }
 
-  /** The window over the trail; only the failure rules read it, through the index of failed requests (migration 8). */
+  /**
+   * The window over the trail, with its start bound as `$2`; only the failure rules read it,
+   * through the index of failed requests (migration 8). A bound start rather than
+   * clock_timestamp() lets the planner see how few rows the window holds (and not start
+   * parallel workers for them).
+   */
   private window(): string {
-    return `status >= 400 AND recorded > clock_timestamp() - make_interval(secs => ${Number(this.config.windowSeconds)})`;
+    return 'status >= 400 AND recorded > $2';
+  }
+
+  private windowStart(): Date {
+    return new Date(Date.now() - this.config.windowSeconds * 1000);
   }
 
   /** The window over the per-minute counts: every minute it touches, so up to a minute more than the window. */
@@ -108,7 +120,7 @@ export class AlertMonitor {
        UNION ALL
        SELECT tenant, NULL, source_ip, count(*) FROM audit_event
         WHERE ${this.window()} AND ${AUTH_FAILURE_SQL} AND source_ip IS NOT NULL GROUP BY tenant, source_ip HAVING count(*) >= $1`,
-      [n],
+      [n, this.windowStart()],
     );
     return rows.map((r) => ({
       tenant: r.tenant,
@@ -125,7 +137,7 @@ export class AlertMonitor {
     const { rows } = await db.query(
       `SELECT tenant, client_id, count(*) AS n, array_agg(DISTINCT resource_type) AS types FROM audit_event
         WHERE ${this.window()} AND ${SCOPE_DENIAL} AND client_id IS NOT NULL GROUP BY tenant, client_id HAVING count(*) >= $1`,
-      [n],
+      [n, this.windowStart()],
     );
     return rows.map((r) => ({
       tenant: r.tenant,
