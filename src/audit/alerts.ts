@@ -22,7 +22,7 @@ import type pg from 'pg';
 import type { AlertsConfig } from '../config.js';
 import type { AuditLog } from './log.js';
 import { AUTH_FAILURE_SQL, SYSTEM_TENANT } from './record.js';
-import { MINUTE_COUNTS_KEPT_MS } from './usage.js';
+import { trimMinuteCounts } from './usage.js';
 
 export type AlertRule = 'auth-failures' | 'scope-denials' | 'volume' | 'new-address';
 
@@ -79,7 +79,7 @@ export class AlertMonitor {
       await client.query('SET max_parallel_workers_per_gather = 0');
       try {
         const found = [...(await this.authFailures(client)), ...(await this.scopeDenials(client)), ...(await this.volume(client)), ...(await this.newAddresses(client))];
-        await client.query('DELETE FROM audit_minute WHERE minute < $1', [new Date(Date.now() - MINUTE_COUNTS_KEPT_MS)]);
+        await trimMinuteCounts(client);
         const raised: Alert[] = [];
         for (const a of found) if (await this.store(client, a)) raised.push(a);
         for (const a of raised) await this.announce(a);

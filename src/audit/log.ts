@@ -12,7 +12,7 @@ import type pg from 'pg';
 import { copyIn, copyRow } from '../store/copy-in.js';
 import { inTransaction } from '../store/database.js';
 import { chainHash, type AuditRecord } from './record.js';
-import { addUsage, HOUR_MS } from './usage.js';
+import { addUsage, removeUsageBefore } from './usage.js';
 
 export interface AuditLogOptions {
   flushMs: number;
@@ -146,7 +146,7 @@ export async function removeExpired(pool: pg.Pool, days: number): Promise<number
   let removed = 0;
   const { rows } = await pool.query<{ tenant: string }>('SELECT tenant FROM audit_chain');
   for (const { tenant } of rows) removed += await removeExpiredFor(pool, tenant, cutoff);
-  await pool.query('DELETE FROM audit_usage WHERE hour < $1', [new Date(Math.floor(cutoff.getTime() / HOUR_MS) * HOUR_MS)]);
+  await removeUsageBefore(pool, cutoff);
   return removed;
 }
 

@@ -13,11 +13,11 @@
 import type pg from 'pg';
 import type { AuditRecord } from './record.js';
 
-export const HOUR_MS = 3_600_000;
+const HOUR_MS = 3_600_000;
 const MINUTE_MS = 60_000;
 
 /** How long per-minute counts are kept: far longer than any alert window. */
-export const MINUTE_COUNTS_KEPT_MS = 86_400_000;
+const MINUTE_COUNTS_KEPT_MS = 86_400_000;
 
 interface Sum {
   tenant: string;
@@ -78,4 +78,14 @@ export async function addUsage(client: pg.PoolClient, records: AuditRecord[], se
       ms.map((s) => s.requests), ms.map((s) => s.bytes), ms.map((s) => s.ok), ms.map((s) => s.firstOkSeq),
     ],
   );
+}
+
+/** Removes hourly counts of hours that began before `cutoff` (audit retention). */
+export async function removeUsageBefore(pool: pg.Pool, cutoff: Date): Promise<void> {
+  await pool.query('DELETE FROM audit_usage WHERE hour < $1', [new Date(Math.floor(cutoff.getTime() / HOUR_MS) * HOUR_MS)]);
+}
+
+/** Removes per-minute counts older than they are kept for. */
+export async function trimMinuteCounts(db: pg.Pool | pg.PoolClient): Promise<void> {
+  await db.query('DELETE FROM audit_minute WHERE minute < $1', [new Date(Date.now() - MINUTE_COUNTS_KEPT_MS)]);
 }

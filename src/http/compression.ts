@@ -22,11 +22,12 @@ export function acceptsGzip(header: string | string[] | undefined): boolean {
   let gzip: number | undefined;
   let any: number | undefined;
   for (const item of (Array.isArray(header) ? header.join(',') : header).split(',')) {
-    const [coding, ...params] = item.trim().toLowerCase().split(';');
+    const [name, ...params] = item.toLowerCase().split(';');
+    const coding = name.trim();
     const q = params.map((p) => /^\s*q\s*=\s*([0-9.]+)\s*$/.exec(p)).find(Boolean);
     const weight = q ? Number(q[1]) : 1;
-    if (coding.trim() === 'gzip' || coding.trim() === 'x-gzip') gzip = weight;
-    else if (coding.trim() === '*') any = weight;
+    if (coding === 'gzip' || coding === 'x-gzip') gzip = weight;
+    else if (coding === '*') any = weight;
   }
   return (gzip ?? any ?? 0) > 0;
 }
@@ -42,8 +43,8 @@ export function registerCompression(app: FastifyInstance): void {
     if (typeof payload !== 'string' && !Buffer.isBuffer(payload)) return done(null, payload);
     if (reply.statusCode === 204 || reply.statusCode === 304 || reply.hasHeader('content-encoding')) return done(null, payload);
     if (!COMPRESSIBLE.test(String(reply.getHeader('content-type') ?? ''))) return done(null, payload);
-    // Cheap before exact: a string's UTF-8 size is at least its length.
-    if ((typeof payload === 'string' ? payload.length : payload.length) < MIN_BYTES) return done(null, payload);
+    // A string's length is a lower bound of its UTF-8 size: close enough for a threshold.
+    if (payload.length < MIN_BYTES) return done(null, payload);
     // The coding now depends on the request's Accept-Encoding: caches must key on it.
     reply.header('Vary', withVary(reply.getHeader('vary')));
     if (!acceptsGzip(req.headers['accept-encoding'])) return done(null, payload);
