@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { appendRecords } from '../src/audit/log.js';
+import { appendRecords, AuditLog } from '../src/audit/log.js';
 import type { AuditRecord } from '../src/audit/record.js';
 import { verifyChain } from '../src/audit/verify.js';
 import { loadConfig } from '../src/config.js';
@@ -169,6 +169,19 @@ describe('security alerts', () => {
     const { rows } = await server.db.pool.query(`SELECT 1 FROM audit_minute WHERE tenant = $1 AND client_id = $2 AND source_ip = '192.0.2.9'`, [tenant, clientId]);
     assert.deepEqual(rows, []);
     assert.deepEqual((await alertsOf('new-address')).filter((r) => r.source_ip === '192.0.2.9'), [], 'an address from two days ago is outside the window');
+  });
+
+  it('per-minute counts past their day are trimmed by the audit sweep too, with alert runs and retention both off', async () => {
+    const { clientId } = await tokenFor(server.db.pool, server.origin, tenant, 'system/*.rs');
+    await server.db.pool.query(
+      `INSERT INTO audit_minute (tenant, client_id, source_ip, minute, requests, bytes, ok_requests, first_ok_seq)
+       VALUES ($1, $2, '192.0.2.10', now() - interval '2 days', 5, 50, 5, 1)`,
+      [tenant, clientId],
+    );
+    const log = new AuditLog(server.db.pool, { flushMs: 60_000, maxBuffered: 100, retentionDays: 0, log: server.app.log });
+    await log.applyRetention();
+    const { rows } = await server.db.pool.query(`SELECT 1 FROM audit_minute WHERE tenant = $1 AND source_ip = '192.0.2.10'`, [tenant]);
+    assert.deepEqual(rows, []);
   });
 
   it('every alert is in the audit trail (still a valid chain), at the webhook, and listed by `payer-fhir alerts`', async () => {

@@ -12,7 +12,7 @@ import type pg from 'pg';
 import { copyIn, copyRow } from '../store/copy-in.js';
 import { inTransaction } from '../store/database.js';
 import { chainHash, type AuditRecord } from './record.js';
-import { addUsage, removeUsageBefore } from './usage.js';
+import { addUsage, removeUsageBefore, trimMinuteCounts } from './usage.js';
 
 export interface AuditLogOptions {
   flushMs: number;
@@ -41,12 +41,12 @@ export class AuditLog {
   start(): void {
     this.timer = setInterval(() => void this.flush(), this.opts.flushMs);
     this.timer.unref();
-    if (this.opts.retentionDays > 0) {
-      const sweep = () => void this.applyRetention().catch((err) => this.opts.log.warn({ err }, 'audit retention sweep failed'));
-      this.retentionTimer = setInterval(sweep, 3_600_000);
-      this.retentionTimer.unref();
-      sweep();
-    }
+    // Hourly: records past retention (if any is set), and per-minute counts past their day —
+    // also when no alert run trims them (ALERT_INTERVAL_SECONDS=0).
+    const sweep = () => void this.applyRetention().catch((err) => this.opts.log.warn({ err }, 'audit retention sweep failed'));
+    this.retentionTimer = setInterval(sweep, 3_600_000);
+    this.retentionTimer.unref();
+    sweep();
   }
 
   /** True when so many records wait for the database that new requests must be refused. */
@@ -95,8 +95,12 @@ export class AuditLog {
     }
   }
 
-  /** Removes records past retention, oldest first, moving each tenant's anchor to the last removed record. */
+  /**
+   * Removes records past retention, oldest first, moving each tenant's anchor to the last
+   * removed record; and per-minute counts past the day they are kept for.
+   */
   async applyRetention(): Promise<number> {
+    await trimMinuteCounts(this.pool);
     return removeExpired(this.pool, this.opts.retentionDays);
   }
 }
