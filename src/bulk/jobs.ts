@@ -7,6 +7,7 @@
  */
 import type pg from 'pg';
 import type { RestrictingPolicy } from '../policy/partner-policy.js';
+import { recordTransmission } from './davinci.js';
 import type { ExportParams } from './parameters.js';
 import type { WrittenFile } from './ndjson-writer.js';
 import type { Unit, UnitKind } from './unit-query.js';
@@ -51,6 +52,8 @@ export interface NewJob {
   /** EXPORT_STORAGE of the server that took the kick-off: only workers writing there run the job. */
   storage: string;
   members?: string[];
+  /** Per member, what changed after this instant only ($davinci-data-export provider-delta). */
+  memberSince?: Map<string, string>;
   policy?: RestrictingPolicy;
 }
 
@@ -76,7 +79,11 @@ export async function createJob(client: pg.PoolClient, job: NewJob): Promise<{ t
     [job.id, job.tenant, job.clientId, job.params.level, job.requestUrl, JSON.stringify(job.params), job.scope, t[0].tt, job.storage, job.policy ? JSON.stringify(job.policy) : null],
   );
   if (job.members?.length) {
-    await client.query('INSERT INTO export_member (job_id, patient_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING', [job.id, job.members]);
+    await client.query('INSERT INTO export_member (job_id, patient_id, since) SELECT $1, * FROM unnest($2::text[], $3::timestamptz[]) ON CONFLICT DO NOTHING', [
+      job.id,
+      job.members,
+      job.members.map((m) => job.memberSince?.get(m) ?? null),
+    ]);
   }
   await client.query(`INSERT INTO export_unit (job_id, seq, kind) VALUES ($1, 0, 'plan')`, [job.id]);
   return { transactionTime: t[0].tt };
@@ -270,6 +277,9 @@ export async function completeUnit(pool: pg.Pool, unit: ClaimedUnit, owner: stri
         WHERE id = $1`,
       [unit.jobId, out.resources, retentionSeconds],
     );
+    // A $davinci-data-export that just completed stamps its members' lastTransmitted, atomically with completion.
+    const { rows: done } = await client.query<JobRow>(`SELECT * FROM export_job WHERE id = $1 AND state = 'completed'`, [unit.jobId]);
+    if (done[0]?.params.davinci) await recordTransmission(client, done[0]);
     await client.query('COMMIT');
     return true;
   } catch (err) {

@@ -14,6 +14,7 @@ import type { PolicyRule } from '../policy/conditions.js';
 import { isVisible, visibleKeys } from '../policy/visibility.js';
 import { readCurrent } from '../store/resources.js';
 import { inTransaction } from '../store/database.js';
+import { applyExportType, lastTransmitted, takeExportType } from './davinci.js';
 import { createJob, runningJobs, runningTenantJobs } from './jobs.js';
 import { compartmentExportTypes, parseKickoff, type ExportLevel } from './parameters.js';
 import { mayRead, typeFilters, type JobSpec } from './unit-query.js';
@@ -25,6 +26,8 @@ export interface KickoffRequest {
   lenient: boolean;
   /** The kick-off URL as the client sent it, made absolute (without a POST body's parameters). */
   requestUrl: string;
+  /** `Group/[id]/$davinci-data-export` (src/bulk/davinci.ts) rather than `$export`. */
+  davinci?: boolean;
 }
 
 export function statusUrl(base: string, jobId: string): string {
@@ -81,11 +84,13 @@ async function allowedPatients(ctx: TenantContext, rule: PolicyRule, ids: string
 export async function kickOff(ctx: TenantContext, req: KickoffRequest, onQueued?: () => void): Promise<FhirResponse> {
   const access = ctx.access;
   if (!access) throw new ForbiddenError('Bulk export needs an authenticated client');
-  const params = parseKickoff(req.level, req.pairs, req.lenient);
+  const davinci = req.davinci ? takeExportType(req.pairs) : undefined;
+  const params = parseKickoff(req.level, davinci?.rest ?? req.pairs, req.lenient);
   if (req.level === 'group') {
     if (!req.groupId || !isValidId(req.groupId)) throw new NotFoundError(`Group/${req.groupId ?? ''} is not known`);
     params.groupId = req.groupId;
   }
+  if (davinci) applyExportType(params, davinci.exportType);
   const rule = access.policyRule();
   const job: JobSpec = { id: crypto.randomUUID(), tenant: ctx.tenant, base: ctx.base, params, scope: access.scopeText, clientId: access.clientId, transactionTime: new Date(), policy: rule?.policy };
   // Under a partner policy a Group that is not the client's own list does not exist for it.
@@ -120,8 +125,9 @@ export async function kickOff(ctx: TenantContext, req: KickoffRequest, onQueued?
     if (params.patients) {
       const inGroup = new Set(members);
       const strangers = params.patients.filter((p) => !inGroup.has(p));
-      if (strangers.length) throw new InvalidError(`patient: ${strangers.map((p) => `Patient/${p}`).join(', ')} is not a member of Group/${req.groupId}`, ['patient']);
-      members = params.patients;
+      // $davinci-data-export ignores ids that are not (visible) members (PDex); $export refuses them.
+      if (strangers.length && !req.davinci) throw new InvalidError(`patient: ${strangers.map((p) => `Patient/${p}`).join(', ')} is not a member of Group/${req.groupId}`, ['patient']);
+      members = params.patients.filter((p) => inGroup.has(p));
     }
   } else if (params.patients) {
     const { rows } = await ctx.pool.query<{ id: string }>(
@@ -132,6 +138,13 @@ export async function kickOff(ctx: TenantContext, req: KickoffRequest, onQueued?
     const unknown = params.patients.filter((p) => !known.has(p));
     if (unknown.length) throw new InvalidError(`patient: ${unknown.map((p) => `Patient/${p}`).join(', ')} is not known`, ['patient']);
     members = params.patients;
+  }
+
+  // provider-delta: each member from its own lastTransmitted on the list.
+  let memberSince: Map<string, string> | undefined;
+  if (params.davinci?.exportType === 'hl7.fhir.us.davinci-pdex#provider-delta') {
+    const group = await readCurrent(ctx.pool, ctx.tenant, 'Group', req.groupId!);
+    memberSince = group?.content ? lastTransmitted(JSON.parse(group.content)) : undefined;
   }
 
   await inTransaction(ctx.pool, async (client) => {
@@ -154,7 +167,18 @@ export async function kickOff(ctx: TenantContext, req: KickoffRequest, onQueued?
         throw new ThrottledError(`This tenant already has ${inTenant} export(s) running (limit ${tenantLimit}); wait for one to finish`, ctx.config.export.retryAfterSeconds * 5);
       }
     }
-    await createJob(client, { id: job.id, tenant: ctx.tenant, clientId: access.clientId, requestUrl: req.requestUrl, params, scope: access.scopeText, storage: ctx.config.export.storage, members, policy: rule?.policy });
+    await createJob(client, {
+      id: job.id,
+      tenant: ctx.tenant,
+      clientId: access.clientId,
+      requestUrl: req.requestUrl,
+      params,
+      scope: access.scopeText,
+      storage: ctx.config.export.storage,
+      members,
+      memberSince,
+      policy: rule?.policy,
+    });
   });
   onQueued?.();
   const location = statusUrl(ctx.base, job.id);

@@ -80,13 +80,15 @@ export function mayRead(job: Pick<JobSpec, 'clientId' | 'scope'>, type: string):
 }
 
 /** `r` (a row of resource or its historic stand-in) is in the compartment of an exported patient. */
-function inCompartment(b: Binds, job: JobSpec, type: string, id: string, patients?: { lo: string | null; hi: string | null }): string {
+function inCompartment(b: Binds, job: JobSpec, type: string, id: string, patients?: { lo: string | null; hi: string | null }, lastUpdated?: string): string {
   if (job.params.level === 'system') return 'TRUE';
   if (!hasMembers(job)) return `EXISTS (SELECT 1 FROM resource_compartment c WHERE c.tenant = $1 AND c.type = ${type} AND c.id = ${id})`;
   const jobId = b.add(job.id, 'uuid');
   const range = patients ? `${patients.lo !== null ? ` AND m.patient_id >= ${b.add(patients.lo)}` : ''}${patients.hi !== null ? ` AND m.patient_id < ${b.add(patients.hi)}` : ''}` : '';
+  // provider-delta: each member's data changed after its own lastTransmitted.
+  const since = job.params.davinci?.exportType === 'hl7.fhir.us.davinci-pdex#provider-delta' && lastUpdated ? ` AND (m.since IS NULL OR ${lastUpdated} > m.since)` : '';
   let sql = `EXISTS (SELECT 1 FROM resource_compartment c JOIN export_member m ON m.job_id = ${jobId} AND m.patient_id = c.patient_id
-    WHERE c.tenant = $1 AND c.type = ${type} AND c.id = ${id}${range})`;
+    WHERE c.tenant = $1 AND c.type = ${type} AND c.id = ${id}${range}${since})`;
   // A resource in several members' compartments belongs to the unit of its first member only.
   if (patients?.lo != null) {
     sql += ` AND NOT EXISTS (SELECT 1 FROM resource_compartment c2 JOIN export_member m2 ON m2.job_id = ${jobId} AND m2.patient_id = c2.patient_id
@@ -162,7 +164,7 @@ export function unitStatement(job: JobSpec, unit: Unit): Statement {
       sql = asOf(b, job, type, (s) => `${idRange(b, unit, s.id)} AND ${inCompartment(b, job, s.type, s.id)} AND ${filtersSql(b, job, type, s)}`);
       break;
     case 'members':
-      sql = asOf(b, job, type, (s) => `${inCompartment(b, job, s.type, s.id, unit)} AND ${filtersSql(b, job, type, s)}`);
+      sql = asOf(b, job, type, (s) => `${inCompartment(b, job, s.type, s.id, unit, s.lastUpdated)} AND ${filtersSql(b, job, type, s)}`);
       break;
     case 'provenance':
       sql = asOf(b, job, type, (s) => `${idRange(b, unit, s.id)} AND ${provenanceCondition(b, job, s)} AND ${filtersSql(b, job, type, s)}`);

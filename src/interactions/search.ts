@@ -15,7 +15,7 @@ import { matchesAnyFilter } from '../fhir/scope-filter.js';
 import { subsetJson } from '../fhir/subset.js';
 import { isValidId, type Resource } from '../fhir/validation.js';
 import { operationOutcome } from '../http/outcome.js';
-import { patientCompartmentParams } from '../fhir/compartment.js';
+import { patientCompartmentParams, REFERENCED_TYPES } from '../fhir/compartment.js';
 import { findIncludes } from '../search/includes.js';
 import { withoutFinancialsJson } from '../policy/basis.js';
 import type { PolicyRule } from '../policy/conditions.js';
@@ -37,6 +37,8 @@ export interface SearchRequest {
   strict: boolean;
   /** `Patient/[id]/[type]`. */
   compartment?: { type: string; id: string };
+  /** `Patient/[id]/$everything`: a system search over `_type`, in this patient's compartment (src/interactions/everything.ts). */
+  everything?: { patient: string };
 }
 
 function linkUrl(path: string, plan: SearchPlan, page?: string): string {
@@ -112,7 +114,14 @@ export async function search(ctx: TenantContext, req: SearchRequest): Promise<Fh
     extra.splice(0, extra.length, ...extra.map((f) => guardFilter(f, rule)), policyFilter(rule, types));
   }
   if (system && types.length !== resourceTypes.size) plan.used.unshift(['_type', types.join(',')]);
-  const path = req.compartment ? `${ctx.base}/${req.compartment.type}/${req.compartment.id}/${types[0]}` : system ? ctx.base : `${ctx.base}/${types[0]}`;
+  if (req.everything) extra.push({ kind: 'compartment', patient: req.everything.patient });
+  const path = req.everything
+    ? `${ctx.base}/Patient/${req.everything.patient}/$everything`
+    : req.compartment
+      ? `${ctx.base}/${req.compartment.type}/${req.compartment.id}/${types[0]}`
+      : system
+        ? ctx.base
+        : `${ctx.base}/${types[0]}`;
   const digest = crypto.createHash('sha256').update(JSON.stringify([path, plan.used])).digest('base64url').slice(0, 16);
   let cursor: Cursor | undefined;
   if (plan.page) {
@@ -140,7 +149,10 @@ export async function search(ctx: TenantContext, req: SearchRequest): Promise<Fh
     const served = (r: Row) => (rule ? withoutFinancialsJson(r.type, r.content) : r.content);
     const shape = (r: Row) => subsetJson(served(r), { summary: plan.summary, elements: plan.elements });
     for (const r of page.rows) entries.push({ fullUrl: `${ctx.base}/${r.type}/${r.id}`, resourceJson: shape(r), search: { mode: 'match' } });
-    const included = await findIncludes(ctx.pool, ctx.tenant, plan.includes, plan.revincludes, page.rows, visibleTo(ctx, rule), ctx.config.search.maxIncludeDepth);
+    // $everything includes only the directory its data references, never other members' records.
+    const visible = visibleTo(ctx, rule);
+    const gate = req.everything ? (rows: Row[]) => visible(rows.filter((r) => (REFERENCED_TYPES as readonly string[]).includes(r.type))) : visible;
+    const included = await findIncludes(ctx.pool, ctx.tenant, plan.includes, plan.revincludes, page.rows, gate, ctx.config.search.maxIncludeDepth);
     for (const r of included.rows) entries.push({ fullUrl: `${ctx.base}/${r.type}/${r.id}`, resourceJson: served(r), search: { mode: 'include' } });
     if (included.limited) {
       const why = included.limited === 'depth'

@@ -24,7 +24,8 @@ export async function visibleKeys(db: pg.Pool | pg.PoolClient, tenant: string, r
     .filter((x) => x.cond !== 'FALSE')
     .map((x) => `(k.type = ${b.add(x.t)} AND ${x.cond})`);
   if (!perType.length) return new Set();
-  const { rows } = await db.query<ResourceKey>(`SELECT k.type, k.id FROM unnest(${ts}, ${ids}) AS k(type, id) WHERE ${perType.join(' OR ')}`, b.values);
+  // `$1` (the tenant) is typed even when every type is open (no condition mentions it).
+  const { rows } = await db.query<ResourceKey>(`SELECT k.type, k.id FROM unnest(${ts}, ${ids}) AS k(type, id) WHERE $1::text IS NOT NULL AND (${perType.join(' OR ')})`, b.values);
   return new Set(rows.map((r) => `${r.type}/${r.id}`));
 }
 

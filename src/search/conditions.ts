@@ -173,6 +173,10 @@ export function filterCondition(b: Binds, f: Filter, subject: Subject, base: str
     }
     case 'policy':
       return policyConditionForTypes(b, f.rule, f.types, subject);
+    case 'compartment': {
+      const c = b.nextAlias('pc');
+      return `EXISTS (SELECT 1 FROM resource_compartment ${c} WHERE ${c}.tenant = $1 AND ${c}.type = ${subject.type} AND ${c}.id = ${subject.id} AND ${c}.patient_id = ${b.add(f.patient)})`;
+    }
     case 'param':
       break;
   }

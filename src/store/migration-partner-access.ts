@@ -22,6 +22,8 @@ export const partnerAccess: Migration = {
       ADD COLUMN organization_system text,
       ADD COLUMN organization_value text;
     ALTER TABLE export_job ADD COLUMN policy jsonb;
+    -- $davinci-data-export provider-delta: per member, only what changed after this instant
+    ALTER TABLE export_member ADD COLUMN since timestamptz;
     ALTER TABLE audit_event ADD COLUMN policy text;
 
     CREATE TABLE partner_group (
