@@ -11,6 +11,7 @@ export type IssueType =
   | 'value'
   | 'not-supported'
   | 'not-found'
+  | 'suppressed'
   | 'deleted'
   | 'conflict'
   | 'duplicate'

@@ -27,6 +27,7 @@ import { metadata } from './interactions/capabilities.js';
 import type { ServerContext, TenantContext } from './interactions/context.js';
 import { create } from './interactions/create.js';
 import { remove } from './interactions/delete.js';
+import { everything } from './interactions/everything.js';
 import { search } from './interactions/search.js';
 import { history, type HistoryParams } from './interactions/history.js';
 import { assertType, read, vread } from './interactions/read.js';
@@ -299,6 +300,9 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
         assertParameterCount(pairs.length, config.http);
         return sendFhir(reply, await search(tctx(req), { type: req.params.type, pairs, strict: strictHandling(req) }));
       });
+      fhir.get('/Patient/:id/$everything', async (req: Req, reply) =>
+        sendFhir(reply, await everything(tctx(req), req.params.id, searchPairs(req), strictHandling(req))),
+      );
       // Patient-compartment search; `_history` (a static segment) keeps its own route.
       fhir.get('/:type/:id/:compartmentType', async (req: FastifyRequest<{ Params: Params & { compartmentType: string }; Querystring: Record<string, string> }>, reply) => {
         if (req.params.type !== 'Patient') throw new NotSupportedError(`No FHIR interaction at GET ${req.url.split('?')[0]}`, 404);

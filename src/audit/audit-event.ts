@@ -81,6 +81,8 @@ export function toAuditEvent(r: ChainedRecord): Record<string, unknown> {
         type: { coding: [{ system: 'http://dicom.nema.org/resources/ontology/DCM', code: '110150', display: 'Application' }] },
         who: r.clientId ? { identifier: { system: CLIENT_SYSTEM, value: r.clientId } } : { display: 'unauthenticated' },
         requestor: true,
+        // The partner access policy the request was served under, as a policy URI (with the organisation it acted for).
+        ...(r.policy ? { policy: [`urn:payer-fhir:partner-policy:${encodeURIComponent(r.policy.split(' ')[0])}`], name: r.policy } : {}),
         ...(r.sourceIp ? { network: { address: r.sourceIp, type: '2' } } : {}),
       },
     ],

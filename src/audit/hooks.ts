@@ -137,5 +137,6 @@ function record(log: AuditLog, req: FastifyRequest, reply: FastifyReply, note: A
     bytes: Math.max(0, note.bytes),
     detail: status >= 400 ? clip(note.detail) : null,
     requestId: clip(req.id),
+    policy: req.access && req.access.policy.kind !== 'internal' ? clip(req.access.policyName) : null,
   });
 }

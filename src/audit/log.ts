@@ -125,14 +125,14 @@ export async function appendRecords(pool: pg.Pool, records: AuditRecord[]): Prom
       const hash = chainHash(head.hash, seq, r);
       text += copyRow([
         r.tenant, seq, r.recorded, r.durationUs, r.clientId, r.sourceIp, r.interaction, r.method, r.path, r.query,
-        r.resourceType, r.resourceId, r.jobId, r.status, r.resources, r.bytes, r.detail, r.requestId, head.hash, hash,
+        r.resourceType, r.resourceId, r.jobId, r.status, r.resources, r.bytes, r.detail, r.requestId, head.hash, hash, r.policy ?? null,
       ]);
       heads.set(r.tenant, { seq, hash });
     }
     await copyIn(
       client,
       `audit_event (tenant, seq, recorded, duration_us, client_id, source_ip, interaction, method, path, query,
-         resource_type, resource_id, job_id, status, resources, bytes, detail, request_id, prev_hash, hash)`,
+         resource_type, resource_id, job_id, status, resources, bytes, detail, request_id, prev_hash, hash, policy)`,
       text,
     );
     await addUsage(client, records, seqs);

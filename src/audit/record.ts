@@ -30,6 +30,11 @@ export interface AuditRecord {
   /** Why a request failed (never a secret or an assertion). */
   detail: string | null;
   requestId: string | null;
+  /**
+   * The partner access policy the request was served under (`provider-access <org>`,
+   * `payer-to-payer <org>`); null or absent for `internal` clients and requests without one.
+   */
+  policy?: string | null;
 }
 
 export interface ChainedRecord extends AuditRecord {
@@ -67,6 +72,8 @@ function canonical(seq: number, r: AuditRecord): string {
     r.bytes,
     r.detail,
     r.requestId,
+    // Appended only when set, so records written before policies existed keep their hashes.
+    ...(r.policy ? [r.policy] : []),
   ]);
 }
 
@@ -97,6 +104,7 @@ export function fromRow(r: Record<string, any>): ChainedRecord {
     bytes: num(r.bytes),
     detail: r.detail,
     requestId: r.request_id,
+    policy: r.policy ?? null,
     prevHash: r.prev_hash,
     hash: r.hash,
   };

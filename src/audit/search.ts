@@ -24,10 +24,21 @@ export function requireAuditScope(ctx: TenantContext, perm: 'r' | 's'): void {
   if (filters) throw new ForbiddenError('The audit trail cannot be read under a granular (filtered) AuditEvent scope', `Bearer error="insufficient_scope", scope="system/AuditEvent.rs"`);
 }
 
+/**
+ * Under a partner access policy the trail shows only the client's own records: those of other
+ * clients name members (and partners) outside its policy. The condition for the trail's SQL,
+ * shared by read, search and export.
+ */
+export function ownRecordsCondition(policyApplies: boolean, clientId: string, bind: (v: unknown) => string): string {
+  return policyApplies ? `client_id = ${bind(clientId)}` : 'TRUE';
+}
+
 export async function readAuditEvent(ctx: TenantContext, id: string): Promise<FhirResponse> {
   requireAuditScope(ctx, 'r');
   if (!/^[1-9]\d{0,17}$/.test(id)) throw new NotFoundError(`AuditEvent/${id} is not known`);
-  const { rows } = await ctx.pool.query('SELECT * FROM audit_event WHERE tenant = $1 AND seq = $2', [ctx.tenant, id]);
+  const values: unknown[] = [ctx.tenant, id];
+  const own = ownRecordsCondition(!!ctx.access?.policyRule(), ctx.access?.clientId ?? '', (v) => `$${values.push(v)}`);
+  const { rows } = await ctx.pool.query(`SELECT * FROM audit_event WHERE tenant = $1 AND seq = $2 AND ${own}`, values);
   if (!rows[0]) throw new NotFoundError(`AuditEvent/${id} is not known`);
   return { status: 200, body: JSON.stringify(toAuditEvent(fromRow(rows[0]))) };
 }
@@ -108,7 +119,7 @@ function restfulToOurs(code: string): string[] {
 export async function searchAuditEvents(ctx: TenantContext, pairs: [string, string][], strict: boolean): Promise<FhirResponse> {
   requireAuditScope(ctx, 's');
   const b = new Binds(ctx.tenant);
-  const where = ['tenant = $1'];
+  const where = ['tenant = $1', ownRecordsCondition(!!ctx.access?.policyRule(), ctx.access?.clientId ?? '', (v) => b.add(v))];
   const used: [string, string][] = [];
   const ignored: string[] = [];
   let count = ctx.config.search.defaultCount;

@@ -3,6 +3,8 @@
  * interaction for the resource type and permission it needs (RS-02, RS-05, RS-07).
  */
 import { ForbiddenError } from '../errors.js';
+import type { PolicyRule } from '../policy/conditions.js';
+import { describePolicy, isRestricting, type PartnerPolicy } from '../policy/partner-policy.js';
 import type { ClientRecord } from './clients.js';
 import { grantFor, parseScopes, type Permission, type Scope } from './scopes.js';
 
@@ -18,6 +20,25 @@ export class Access {
     readonly scopeText: string,
   ) {
     this.scopes = parseScopes(scopeText);
+  }
+
+  /** The partner access policy the client is served under (its current registration). */
+  get policy(): PartnerPolicy {
+    return { kind: this.client?.policy ?? 'internal', organization: this.client?.organization ?? undefined, clientId: this.clientId };
+  }
+
+  /**
+   * The partner policy as applied at `now`, for the SQL of every interaction
+   * (src/policy/conditions.ts); undefined under `internal`, which restricts nothing.
+   */
+  policyRule(now = new Date()): PolicyRule | undefined {
+    const policy = this.policy;
+    return isRestricting(policy) ? { policy, now } : undefined;
+  }
+
+  /** The policy as the audit record names it. */
+  get policyName(): string {
+    return describePolicy(this.policy);
   }
 
   /**

@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import type pg from 'pg';
 import { InvalidError, NotFoundError } from '../errors.js';
 import { parseAllowlist } from '../limits/ip-allowlist.js';
+import { assertPolicy, type Organization, type PolicyKind } from '../policy/partner-policy.js';
 import { parseScopes } from './scopes.js';
 import { hashSecret, newSecret } from './secrets.js';
 
@@ -32,6 +33,9 @@ export interface ClientRecord {
   maxExports: number | null;
   /** Addresses and CIDR ranges requests may come from; null = anywhere. */
   allowedIps: string[] | null;
+  /** The partner access policy its requests are served under, and whom it acts for. */
+  policy: PolicyKind;
+  organization: Organization | null;
 }
 
 /** The limits a client can be given at registration or later (`clients add|update`). */
@@ -52,6 +56,8 @@ export interface NewClient {
   scope: string;
   tokenTtl?: number;
   limits?: ClientLimits;
+  policy?: PolicyKind;
+  organization?: Organization;
 }
 
 /** Longest access-token lifetime a client may be given (long-running batch clients). */
@@ -76,6 +82,8 @@ function fromRow(r: Record<string, any>): ClientRecord {
     rateBurst: r.rate_burst,
     maxExports: r.max_exports,
     allowedIps: r.allowed_ips,
+    policy: r.policy ?? 'internal',
+    organization: r.organization_system ? { system: r.organization_system, value: r.organization_value } : null,
   };
 }
 
@@ -119,13 +127,16 @@ export async function addClient(pool: pg.Pool, c: NewClient): Promise<{ client_i
     throw new InvalidError(`Token lifetime must be 30–${MAX_TOKEN_TTL} seconds`);
   }
   const limits = limitColumns(c.limits ?? {});
+  assertPolicy(c.policy ?? 'internal', c.organization);
   const clientId = crypto.randomUUID();
   const secret = c.secret ? newSecret() : undefined;
   await pool.query(
-    `INSERT INTO client (tenant, client_id, name, jwks_url, jwks, secret_hash, scope, token_ttl, rate_per_second, rate_burst, max_exports, allowed_ips)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+    `INSERT INTO client (tenant, client_id, name, jwks_url, jwks, secret_hash, scope, token_ttl, rate_per_second, rate_burst, max_exports, allowed_ips,
+       policy, organization_system, organization_value)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
     [c.tenant, clientId, c.name, c.jwksUrl ?? null, jwks, secret ? await hashSecret(secret) : null, c.scope, c.tokenTtl ?? null,
-      limits.rate_per_second ?? null, limits.rate_burst ?? null, limits.max_exports ?? null, limits.allowed_ips ?? null],
+      limits.rate_per_second ?? null, limits.rate_burst ?? null, limits.max_exports ?? null, limits.allowed_ips ?? null,
+      c.policy ?? 'internal', c.organization?.system ?? null, c.organization?.value ?? null],
   );
   return { client_id: clientId, ...(secret ? { client_secret: secret } : {}) };
 }
@@ -159,6 +170,22 @@ export async function updateClientLimits(pool: pg.Pool, tenant: string, clientId
     [tenant, clientId, ...names.map((n) => cols[n])],
   );
   if (res.rowCount !== 1) throw new NotFoundError(`No client ${clientId} in tenant ${tenant}`);
+  await pool.query('SELECT pg_notify($1, $2)', [CLIENT_CHANGED_CHANNEL, JSON.stringify({ tenant, clientId })]);
+}
+
+/**
+ * Changes the partner access policy a client is served under, and whom it acts for (given
+ * parts only); every server process applies it from the next request.
+ */
+export async function updateClientPolicy(pool: pg.Pool, tenant: string, clientId: string, change: { policy?: PolicyKind; organization?: Organization }): Promise<void> {
+  const current = await getClient(pool, tenant, clientId);
+  if (!current) throw new NotFoundError(`No client ${clientId} in tenant ${tenant}`);
+  const policy = change.policy ?? current.policy;
+  const organization = change.organization ?? current.organization ?? undefined;
+  assertPolicy(policy, organization);
+  await pool.query('UPDATE client SET policy = $3, organization_system = $4, organization_value = $5 WHERE tenant = $1 AND client_id = $2', [
+    tenant, clientId, policy, organization?.system ?? null, organization?.value ?? null,
+  ]);
   await pool.query('SELECT pg_notify($1, $2)', [CLIENT_CHANGED_CHANNEL, JSON.stringify({ tenant, clientId })]);
 }
 

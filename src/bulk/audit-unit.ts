@@ -7,13 +7,14 @@
 import type pg from 'pg';
 import { toAuditEvent } from '../audit/audit-event.js';
 import { fromRow } from '../audit/record.js';
+import { ownRecordsCondition } from '../audit/search.js';
 import type { PlannedUnit } from './planner.js';
 import type { JobSpec } from './unit-query.js';
 
 const PAGE = 2_000;
 
 function bounds(job: JobSpec, values: unknown[]): string {
-  const parts = [`recorded <= $${values.push(job.transactionTime)}`];
+  const parts = [`recorded <= $${values.push(job.transactionTime)}`, ownRecordsCondition(!!job.policy, job.clientId, (v) => `$${values.push(v)}`)];
   if (job.params.since) parts.push(`recorded > $${values.push(job.params.since)}`);
   if (job.params.until) parts.push(`recorded < $${values.push(job.params.until)}`);
   return parts.join(' AND ');

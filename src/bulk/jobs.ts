@@ -6,6 +6,8 @@
  * leases expire and another worker redoes its units.
  */
 import type pg from 'pg';
+import type { RestrictingPolicy } from '../policy/partner-policy.js';
+import { recordTransmission } from './davinci.js';
 import type { ExportParams } from './parameters.js';
 import type { WrittenFile } from './ndjson-writer.js';
 import type { Unit, UnitKind } from './unit-query.js';
@@ -27,6 +29,8 @@ export interface JobRow {
   units_total: number | null;
   units_done: number;
   resources_done: string;
+  /** The partner access policy the job runs under; null for `internal`. */
+  policy: RestrictingPolicy | null;
 }
 
 export interface FileRow {
@@ -48,6 +52,9 @@ export interface NewJob {
   /** EXPORT_STORAGE of the server that took the kick-off: only workers writing there run the job. */
   storage: string;
   members?: string[];
+  /** Per member, what changed after this instant only ($davinci-data-export provider-delta). */
+  memberSince?: Map<string, string>;
+  policy?: RestrictingPolicy;
 }
 
 /**
@@ -61,18 +68,22 @@ export interface NewJob {
 export async function createJob(client: pg.PoolClient, job: NewJob): Promise<{ transactionTime: Date }> {
   const { rows: t } = await client.query<{ tt: Date }>('SELECT clock_timestamp() AS tt');
   await client.query(
-    `INSERT INTO export_job (id, tenant, client_id, level, request_url, params, scope, transaction_time, storage, waits_for)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, ARRAY(
+    `INSERT INTO export_job (id, tenant, client_id, level, request_url, params, scope, transaction_time, storage, policy, waits_for)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, ARRAY(
        -- backend_xid is a 32-bit xid; widen it to an xid8 with the current epoch.
        -- (the 32-bit distance from the snapshot's xmax, taken as signed, places it in its epoch)
        SELECT (c.v + (a.x - (c.v & 4294967295) + 6442450944) % 4294967296 - 2147483648)::text::xid8
          FROM (SELECT backend_xid::text::bigint AS x FROM pg_stat_activity
                 WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()) a,
               (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS v) c))`,
-    [job.id, job.tenant, job.clientId, job.params.level, job.requestUrl, JSON.stringify(job.params), job.scope, t[0].tt, job.storage],
+    [job.id, job.tenant, job.clientId, job.params.level, job.requestUrl, JSON.stringify(job.params), job.scope, t[0].tt, job.storage, job.policy ? JSON.stringify(job.policy) : null],
   );
   if (job.members?.length) {
-    await client.query('INSERT INTO export_member (job_id, patient_id) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING', [job.id, job.members]);
+    await client.query('INSERT INTO export_member (job_id, patient_id, since) SELECT $1, * FROM unnest($2::text[], $3::timestamptz[]) ON CONFLICT DO NOTHING', [
+      job.id,
+      job.members,
+      job.members.map((m) => job.memberSince?.get(m) ?? null),
+    ]);
   }
   await client.query(`INSERT INTO export_unit (job_id, seq, kind) VALUES ($1, 0, 'plan')`, [job.id]);
   return { transactionTime: t[0].tt };
@@ -266,6 +277,9 @@ export async function completeUnit(pool: pg.Pool, unit: ClaimedUnit, owner: stri
         WHERE id = $1`,
       [unit.jobId, out.resources, retentionSeconds],
     );
+    // A $davinci-data-export that just completed stamps its members' lastTransmitted, atomically with completion.
+    const { rows: done } = await client.query<JobRow>(`SELECT * FROM export_job WHERE id = $1 AND state = 'completed'`, [unit.jobId]);
+    if (done[0]?.params.davinci) await recordTransmission(client, done[0]);
     await client.query('COMMIT');
     return true;
   } catch (err) {

@@ -10,8 +10,11 @@ import { isValidId } from '../fhir/validation.js';
 import { operationOutcome } from '../http/outcome.js';
 import type { FhirResponse, TenantContext } from '../interactions/context.js';
 import { Binds, filterCondition } from '../search/conditions.js';
+import type { PolicyRule } from '../policy/conditions.js';
+import { isVisible, visibleKeys } from '../policy/visibility.js';
 import { readCurrent } from '../store/resources.js';
 import { inTransaction } from '../store/database.js';
+import { applyExportType, lastTransmitted, takeExportType } from './davinci.js';
 import { createJob, runningJobs, runningTenantJobs } from './jobs.js';
 import { compartmentExportTypes, parseKickoff, type ExportLevel } from './parameters.js';
 import { mayRead, typeFilters, type JobSpec } from './unit-query.js';
@@ -23,6 +26,8 @@ export interface KickoffRequest {
   lenient: boolean;
   /** The kick-off URL as the client sent it, made absolute (without a POST body's parameters). */
   requestUrl: string;
+  /** `Group/[id]/$davinci-data-export` (src/bulk/davinci.ts) rather than `$export`. */
+  davinci?: boolean;
 }
 
 export function statusUrl(base: string, jobId: string): string {
@@ -70,15 +75,28 @@ async function groupMembers(ctx: TenantContext, groupId: string, at: Date): Prom
   return [...patients].sort();
 }
 
+/** The patients among `ids` that the partner policy allows, in their order. */
+async function allowedPatients(ctx: TenantContext, rule: PolicyRule, ids: string[]): Promise<string[]> {
+  const visible = await visibleKeys(ctx.pool, ctx.tenant, rule, ids.map((id) => ({ type: 'Patient', id })));
+  return ids.filter((id) => visible.has(`Patient/${id}`));
+}
+
 export async function kickOff(ctx: TenantContext, req: KickoffRequest, onQueued?: () => void): Promise<FhirResponse> {
   const access = ctx.access;
   if (!access) throw new ForbiddenError('Bulk export needs an authenticated client');
-  const params = parseKickoff(req.level, req.pairs, req.lenient);
+  const davinci = req.davinci ? takeExportType(req.pairs) : undefined;
+  const params = parseKickoff(req.level, davinci?.rest ?? req.pairs, req.lenient);
   if (req.level === 'group') {
     if (!req.groupId || !isValidId(req.groupId)) throw new NotFoundError(`Group/${req.groupId ?? ''} is not known`);
     params.groupId = req.groupId;
   }
-  const job: JobSpec = { id: crypto.randomUUID(), tenant: ctx.tenant, base: ctx.base, params, scope: access.scopeText, clientId: access.clientId, transactionTime: new Date() };
+  if (davinci) applyExportType(params, davinci.exportType);
+  const rule = access.policyRule();
+  const job: JobSpec = { id: crypto.randomUUID(), tenant: ctx.tenant, base: ctx.base, params, scope: access.scopeText, clientId: access.clientId, transactionTime: new Date(), policy: rule?.policy };
+  // Under a partner policy a Group that is not the client's own list does not exist for it.
+  if (rule && req.level === 'group' && !(await isVisible(ctx.pool, ctx.tenant, rule, { type: 'Group', id: req.groupId! }))) {
+    throw new NotFoundError(`Group/${req.groupId} is not known`);
+  }
 
   // Explicit types the token cannot read are refused (or dropped when lenient); without
   // _type the export silently covers what the scopes allow (KO-43).
@@ -101,21 +119,32 @@ export async function kickOff(ctx: TenantContext, req: KickoffRequest, onQueued?
   let members: string[] | undefined;
   if (req.level === 'group') {
     members = await groupMembers(ctx, req.groupId!, new Date());
+    // Members outside the policy (opted out, attribution ended, consent revoked) are left out
+    // of the job altogether, as if they were not on the list.
+    if (rule) members = await allowedPatients(ctx, rule, members);
     if (params.patients) {
       const inGroup = new Set(members);
       const strangers = params.patients.filter((p) => !inGroup.has(p));
-      if (strangers.length) throw new InvalidError(`patient: ${strangers.map((p) => `Patient/${p}`).join(', ')} is not a member of Group/${req.groupId}`, ['patient']);
-      members = params.patients;
+      // $davinci-data-export ignores ids that are not (visible) members (PDex); $export refuses them.
+      if (strangers.length && !req.davinci) throw new InvalidError(`patient: ${strangers.map((p) => `Patient/${p}`).join(', ')} is not a member of Group/${req.groupId}`, ['patient']);
+      members = params.patients.filter((p) => inGroup.has(p));
     }
   } else if (params.patients) {
     const { rows } = await ctx.pool.query<{ id: string }>(
       `SELECT id FROM resource WHERE tenant = $1 AND type = 'Patient' AND id = ANY($2::text[]) AND NOT deleted`,
       [ctx.tenant, params.patients],
     );
-    const known = new Set(rows.map((r) => r.id));
+    const known = new Set(rule ? await allowedPatients(ctx, rule, rows.map((r) => r.id)) : rows.map((r) => r.id));
     const unknown = params.patients.filter((p) => !known.has(p));
     if (unknown.length) throw new InvalidError(`patient: ${unknown.map((p) => `Patient/${p}`).join(', ')} is not known`, ['patient']);
     members = params.patients;
+  }
+
+  // provider-delta: each member from its own lastTransmitted on the list.
+  let memberSince: Map<string, string> | undefined;
+  if (params.davinci?.exportType === 'hl7.fhir.us.davinci-pdex#provider-delta') {
+    const group = await readCurrent(ctx.pool, ctx.tenant, 'Group', req.groupId!);
+    memberSince = group?.content ? lastTransmitted(JSON.parse(group.content)) : undefined;
   }
 
   await inTransaction(ctx.pool, async (client) => {
@@ -138,7 +167,18 @@ export async function kickOff(ctx: TenantContext, req: KickoffRequest, onQueued?
         throw new ThrottledError(`This tenant already has ${inTenant} export(s) running (limit ${tenantLimit}); wait for one to finish`, ctx.config.export.retryAfterSeconds * 5);
       }
     }
-    await createJob(client, { id: job.id, tenant: ctx.tenant, clientId: access.clientId, requestUrl: req.requestUrl, params, scope: access.scopeText, storage: ctx.config.export.storage, members });
+    await createJob(client, {
+      id: job.id,
+      tenant: ctx.tenant,
+      clientId: access.clientId,
+      requestUrl: req.requestUrl,
+      params,
+      scope: access.scopeText,
+      storage: ctx.config.export.storage,
+      members,
+      memberSince,
+      policy: rule?.policy,
+    });
   });
   onQueued?.();
   const location = statusUrl(ctx.base, job.id);

@@ -31,6 +31,8 @@ export interface ExportParams {
   partialManifests: boolean;
   /** One line per parameter ignored under `handling=lenient`. */
   ignored: string[];
+  /** `$davinci-data-export` (src/bulk/davinci.ts): its export type. */
+  davinci?: { exportType: string };
 }
 
 const OUTPUT_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);

@@ -69,7 +69,7 @@ function byteRange(header: string | undefined, size: number): { start: number; e
 
 export function registerBulkRoutes(fhir: FastifyInstance, opts: BulkRouteOptions): void {
   const { tctx } = opts;
-  const start = async (req: Req, reply: FastifyReply, level: ExportLevel) => {
+  const start = async (req: Req, reply: FastifyReply, level: ExportLevel, davinci = false) => {
     const ctx = tctx(req);
     let pairs = queryPairs(req);
     if (req.method === 'POST') {
@@ -80,7 +80,7 @@ export function registerBulkRoutes(fhir: FastifyInstance, opts: BulkRouteOptions
     }
     const res = await kickOff(
       ctx,
-      { level, groupId: req.params.id, pairs, lenient: preferTokens(req).includes('handling=lenient'), requestUrl: requestUrl(ctx, req) },
+      { level, groupId: req.params.id, pairs, lenient: preferTokens(req).includes('handling=lenient'), requestUrl: requestUrl(ctx, req), davinci },
       opts.onQueued,
     );
     return sendFhir(reply, res);
@@ -89,6 +89,7 @@ export function registerBulkRoutes(fhir: FastifyInstance, opts: BulkRouteOptions
     fhir.route({ method, url: '/$export', handler: (req: Req, reply) => start(req, reply, 'system') });
     fhir.route({ method, url: '/Patient/$export', handler: (req: Req, reply) => start(req, reply, 'patient') });
     fhir.route({ method, url: '/Group/:id/$export', handler: (req: Req, reply) => start(req, reply, 'group') });
+    fhir.route({ method, url: '/Group/:id/$davinci-data-export', handler: (req: Req, reply) => start(req, reply, 'group', true) });
   }
 
   fhir.get('/$export-status/:job', async (req: Req, reply) => sendFhir(reply, await exportStatus(tctx(req), req.params.job!, req.query.page)));

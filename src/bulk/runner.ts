@@ -14,7 +14,8 @@ import { writeAuditUnit } from './audit-unit.js';
 import { LineBuffer, NdjsonParts } from './ndjson-writer.js';
 import { exportTypes, organizedTypes, planUnits } from './planner.js';
 import type { ExportStorage } from './storage.js';
-import { deletedStatement, organizedStatement, unitStatement, type JobSpec, type Statement } from './unit-query.js';
+import { withoutFinancialsJson, FINANCIAL_TYPES } from '../policy/basis.js';
+import { deletedStatement, hasMembers, jobRule, organizedStatement, unitStatement, withheldStatement, type JobSpec, type Statement } from './unit-query.js';
 
 export interface RunContext {
   pool: pg.Pool;
@@ -26,7 +27,7 @@ export interface RunContext {
 
 export function jobSpec(unit: ClaimedUnit, base: string): JobSpec {
   const j = unit.job;
-  return { id: j.id, tenant: j.tenant, base, params: j.params, scope: j.scope, clientId: j.client_id, transactionTime: j.transaction_time };
+  return { id: j.id, tenant: j.tenant, base, params: j.params, scope: j.scope, clientId: j.client_id, transactionTime: j.transaction_time, policy: j.policy ?? undefined };
 }
 
 export function jobPrefix(tenant: string, jobId: string): string {
@@ -104,9 +105,18 @@ function elementsFor(job: JobSpec, type: string): string[] | undefined {
   return list.length ? list : undefined;
 }
 
-function trimLines(lines: Buffer, elements: string[]): Buffer {
+/** One exported line as the client receives it: money removed under a partner policy, then `_elements`. */
+function served(job: JobSpec, type: string, json: string): string {
+  const out = job.policy ? withoutFinancialsJson(type, json) : json;
+  const elements = elementsFor(job, type);
+  return elements ? subsetJson(out, { elements }) : out;
+}
+
+/** The unit's lines as served; untouched (no parse) when nothing applies to the type. */
+function servedLines(job: JobSpec, type: string, lines: Buffer): Buffer {
+  if (!elementsFor(job, type) && !(job.policy && FINANCIAL_TYPES.has(type))) return lines;
   const out: string[] = [];
-  for (const line of lines.toString('utf8').split('\n')) if (line) out.push(subsetJson(line, { elements }));
+  for (const line of lines.toString('utf8').split('\n')) if (line) out.push(served(job, type, line));
   return Buffer.from(`${out.join('\n')}\n`);
 }
 
@@ -134,19 +144,16 @@ export async function runUnit(ctx: RunContext, unit: ClaimedUnit, signal: AbortS
   const deleted = unit.kind === 'deleted';
   const st = deleted ? deletedStatement(job, unit) : unitStatement(job, unit);
   const parts = new NdjsonParts(ctx.storage, prefix, `${deleted ? 'deleted-' : ''}${type}-${unit.seq}-${unit.attempt}`, ctx.config.fileMaxBytes);
-  const elements = deleted ? undefined : elementsFor(job, type);
-  const files = await parts.fill(() => copyLines(ctx, st, signal, (lines) => parts.write(elements ? trimLines(lines, elements) : lines)));
-  return {
-    files: files.map((f) => ({ ...f, kind: deleted ? ('deleted' as const) : ('output' as const), type: deleted ? 'Bundle' : type })),
-    resources: deleted ? 0 : files.reduce((n, f) => n + f.count, 0),
-  };
+  const files = await parts.fill(() => copyLines(ctx, st, signal, (lines) => parts.write(deleted ? lines : servedLines(job, type, lines))));
+  const out: UnitOutput['files'] = files.map((f) => ({ ...f, kind: deleted ? ('deleted' as const) : ('output' as const), type: deleted ? 'Bundle' : type }));
+  if (unit.kind === 'members' && type === 'Patient') out.push(...(await withheldMembersFile(ctx, job, unit, prefix)));
+  return { files: out, resources: deleted ? 0 : files.reduce((n, f) => n + f.count, 0) };
 }
 
 /** AuditEvent records (see audit-unit.ts), through the same part files as every other type. */
 async function runAudit(ctx: RunContext, unit: ClaimedUnit, job: JobSpec, prefix: string, signal: AbortSignal): Promise<UnitOutput> {
   const parts = new NdjsonParts(ctx.storage, prefix, `AuditEvent-${unit.seq}-${unit.attempt}`, ctx.config.fileMaxBytes);
-  const elements = elementsFor(job, 'AuditEvent');
-  const files = await parts.fill(() => writeAuditUnit(ctx.pool, job, unit.lo!, unit.hi!, (lines) => parts.write(elements ? trimLines(lines, elements) : lines), signal));
+  const files = await parts.fill(() => writeAuditUnit(ctx.pool, job, unit.lo!, unit.hi!, (lines) => parts.write(servedLines(job, 'AuditEvent', lines)), signal));
   return { files: files.map((f) => ({ ...f, kind: 'output' as const, type: 'AuditEvent' })), resources: files.reduce((n, f) => n + f.count, 0) };
 }
 
@@ -178,8 +185,7 @@ async function runOrganized(ctx: RunContext, unit: ClaimedUnit, job: JobSpec, pr
             out.push(JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'header', valueReference: { reference: `Patient/${patient}` } }] }));
           }
           const type = /"resourceType":"([A-Za-z]+)"/.exec(json)?.[1] ?? '';
-          const elements = elementsFor(job, type);
-          if (elements) json = subsetJson(json, { elements });
+          json = served(job, type, json);
           out.push(json);
           resources++;
         }
@@ -187,5 +193,26 @@ async function runOrganized(ctx: RunContext, unit: ClaimedUnit, job: JobSpec, pr
       });
     }
   });
-  return { files: files.map((f) => ({ ...f, kind: 'output' as const, type: null })), resources };
+  const withheld = await withheldMembersFile(ctx, job, unit, prefix);
+  return { files: [...files.map((f) => ({ ...f, kind: 'output' as const, type: null })), ...withheld], resources };
+}
+
+/**
+ * Under a partner policy, the unit's members whose data the policy no longer allows when the
+ * unit runs (an opt-out recorded, a consent revoked, an attribution ended since kick-off):
+ * nothing more of theirs is written, and the error file says so, one OperationOutcome each.
+ */
+async function withheldMembersFile(ctx: RunContext, job: JobSpec, unit: ClaimedUnit, prefix: string): Promise<UnitOutput['files']> {
+  const rule = jobRule(job);
+  if (!rule || !hasMembers(job)) return [];
+  const st = withheldStatement(job, rule, unit);
+  const withheld = (await ctx.pool.query<{ patient_id: string }>(st.sql, st.values)).rows.map((r) => r.patient_id);
+  if (!withheld.length) return [];
+  const why = rule.policy.kind === 'provider-access' ? 'not attributed to this provider, or opted out of Provider Access' : 'not matched by this payer, or without an opt-in consent in force';
+  const lines = withheld.map((p) =>
+    JSON.stringify(operationOutcome([{ severity: 'warning', code: 'suppressed', diagnostics: `Patient/${p}: data withheld under the ${rule.policy.kind} policy at ${rule.now.toISOString()} (${why})` }])),
+  );
+  const parts = new NdjsonParts(ctx.storage, prefix, `errors-withheld-${unit.seq}-${unit.attempt}`, ctx.config.fileMaxBytes);
+  const files = await parts.fill(() => parts.write(Buffer.from(`${lines.join('\n')}\n`)));
+  return files.map((f) => ({ ...f, kind: 'error' as const, type: 'OperationOutcome' }));
 }

@@ -12,6 +12,9 @@ import { ForbiddenError } from '../errors.js';
 import { patientCompartmentTypes } from '../fhir/compartment.js';
 import { Binds, filterCondition } from '../search/conditions.js';
 import { parseFilter, type Filter } from '../search/parse.js';
+import { policyCondition, type PolicyRule } from '../policy/conditions.js';
+import type { RestrictingPolicy } from '../policy/partner-policy.js';
+import { guardFilter, policyFilter } from '../search/policy-filter.js';
 import { scopeFilter } from '../search/scope.js';
 import type { ExportParams } from './parameters.js';
 
@@ -34,6 +37,8 @@ export interface JobSpec {
   scope: string;
   clientId: string;
   transactionTime: Date;
+  /** The partner access policy the export was started under; undefined for `internal`. */
+  policy?: RestrictingPolicy;
 }
 
 export interface Statement {
@@ -41,7 +46,15 @@ export interface Statement {
   values: unknown[];
 }
 
-/** The search filters a type's rows must satisfy: the client's granular scopes AND its `_typeFilter`s. */
+/** The policy as applied now: each unit re-checks opt-outs and consents when it runs. */
+export function jobRule(job: JobSpec): PolicyRule | undefined {
+  return job.policy ? { policy: job.policy, now: new Date() } : undefined;
+}
+
+/**
+ * The search filters a type's rows must satisfy: the client's granular scopes AND its
+ * `_typeFilter`s AND, under a partner policy, the policy (also inside their chains and _has).
+ */
 export function typeFilters(job: JobSpec, type: string): Filter[] {
   const out: Filter[] = [];
   const granted = new Access(job.clientId, job.scope).require(type, 'r');
@@ -51,7 +64,8 @@ export function typeFilters(job: JobSpec, type: string): Filter[] {
     const groups = queries.map((q) => [...new URLSearchParams(q)].map(([k, v]) => parseFilter(type, k, v)).filter((f): f is Filter => f !== undefined));
     out.push({ kind: 'any', groups });
   }
-  return out;
+  const rule = jobRule(job);
+  return rule ? [...out.map((f) => guardFilter(f, rule)), policyFilter(rule, [type])] : out;
 }
 
 /** Whether the client may read `type` at all (its scopes, regardless of granular filters). */
@@ -66,13 +80,15 @@ export function mayRead(job: Pick<JobSpec, 'clientId' | 'scope'>, type: string):
 }
 
 /** `r` (a row of resource or its historic stand-in) is in the compartment of an exported patient. */
-function inCompartment(b: Binds, job: JobSpec, type: string, id: string, patients?: { lo: string | null; hi: string | null }): string {
+function inCompartment(b: Binds, job: JobSpec, type: string, id: string, patients?: { lo: string | null; hi: string | null }, lastUpdated?: string): string {
   if (job.params.level === 'system') return 'TRUE';
   if (!hasMembers(job)) return `EXISTS (SELECT 1 FROM resource_compartment c WHERE c.tenant = $1 AND c.type = ${type} AND c.id = ${id})`;
   const jobId = b.add(job.id, 'uuid');
   const range = patients ? `${patients.lo !== null ? ` AND m.patient_id >= ${b.add(patients.lo)}` : ''}${patients.hi !== null ? ` AND m.patient_id < ${b.add(patients.hi)}` : ''}` : '';
+  // provider-delta: each member's data changed after its own lastTransmitted.
+  const since = job.params.davinci?.exportType === 'hl7.fhir.us.davinci-pdex#provider-delta' && lastUpdated ? ` AND (m.since IS NULL OR ${lastUpdated} > m.since)` : '';
   let sql = `EXISTS (SELECT 1 FROM resource_compartment c JOIN export_member m ON m.job_id = ${jobId} AND m.patient_id = c.patient_id
-    WHERE c.tenant = $1 AND c.type = ${type} AND c.id = ${id}${range})`;
+    WHERE c.tenant = $1 AND c.type = ${type} AND c.id = ${id}${range}${since})`;
   // A resource in several members' compartments belongs to the unit of its first member only.
   if (patients?.lo != null) {
     sql += ` AND NOT EXISTS (SELECT 1 FROM resource_compartment c2 JOIN export_member m2 ON m2.job_id = ${jobId} AND m2.patient_id = c2.patient_id
@@ -148,7 +164,7 @@ export function unitStatement(job: JobSpec, unit: Unit): Statement {
       sql = asOf(b, job, type, (s) => `${idRange(b, unit, s.id)} AND ${inCompartment(b, job, s.type, s.id)} AND ${filtersSql(b, job, type, s)}`);
       break;
     case 'members':
-      sql = asOf(b, job, type, (s) => `${inCompartment(b, job, s.type, s.id, unit)} AND ${filtersSql(b, job, type, s)}`);
+      sql = asOf(b, job, type, (s) => `${inCompartment(b, job, s.type, s.id, unit, s.lastUpdated)} AND ${filtersSql(b, job, type, s)}`);
       break;
     case 'provenance':
       sql = asOf(b, job, type, (s) => `${idRange(b, unit, s.id)} AND ${provenanceCondition(b, job, s)} AND ${filtersSql(b, job, type, s)}`);
@@ -216,6 +232,15 @@ export function deletedStatement(job: JobSpec, unit: Unit): Statement {
     FROM resource r
     WHERE r.tenant = $1 AND r.type = ${t} AND r.deleted AND r.last_updated <= ${tt} AND ${changed(b, job, 'r.last_updated')}
       AND ${idRange(b, unit, 'r.id')} AND ${inCompartment(b, job, 'r.type', 'r.id')}`;
+  return { sql, values: b.values };
+}
+
+/** The unit's members (by its patient range) that the partner policy does not allow as it runs. */
+export function withheldStatement(job: JobSpec, rule: PolicyRule, unit: Pick<Unit, 'lo' | 'hi'>): Statement {
+  const b = new Binds(job.tenant);
+  const allowed = policyCondition(b, rule, 'Patient', { type: "'Patient'", id: 'm.patient_id' });
+  const sql = `SELECT m.patient_id FROM export_member m WHERE m.job_id = ${b.add(job.id, 'uuid')} AND ${idRange(b, unit as Unit, 'm.patient_id')}
+    AND NOT (${allowed}) ORDER BY m.patient_id`;
   return { sql, values: b.values };
 }
 

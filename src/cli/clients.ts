@@ -4,7 +4,8 @@
  */
 import type { Command } from 'commander';
 import fs from 'node:fs/promises';
-import { addClient, disableClient, listClients, rotateSecret, updateClientLimits, type ClientLimits } from '../auth/clients.js';
+import { addClient, disableClient, listClients, rotateSecret, updateClientLimits, updateClientPolicy, type ClientLimits } from '../auth/clients.js';
+import { parseOrganization, parsePolicyKind, POLICY_KINDS } from '../policy/partner-policy.js';
 import { withDatabase } from './database.js';
 
 interface LimitFlags {
@@ -15,6 +16,18 @@ interface LimitFlags {
 }
 
 /** Flag text → limits; "default" resets a number to the server default, "any" drops the allowlist. */
+interface PolicyFlags {
+  policy?: string;
+  organization?: string;
+}
+
+const POLICY_HELP = `partner access policy: ${POLICY_KINDS.join(' | ')} (default internal; see README "CMS interoperability")`;
+const ORGANIZATION_HELP = 'organisation the client acts for, SYSTEM|VALUE: an NPI or TIN (provider-access), the payer\'s identifier (payer-to-payer)';
+
+function policyFrom(o: PolicyFlags) {
+  return { policy: o.policy === undefined ? undefined : parsePolicyKind(o.policy), organization: o.organization === undefined ? undefined : parseOrganization(o.organization) };
+}
+
 function limitsFrom(o: LimitFlags): ClientLimits {
   const n = (v: string | undefined) => (v === undefined ? undefined : v === 'default' ? null : Number(v));
   return {
@@ -41,8 +54,11 @@ export function registerClients(program: Command): void {
     .option('--burst <requests>', 'burst above the rate (default RATE_LIMIT_CLIENT_BURST)')
     .option('--max-exports <n>', 'concurrently running exports (default EXPORT_MAX_JOBS_PER_CLIENT)')
     .option('--allow-ip <cidrs>', 'comma-separated addresses/CIDR ranges the client may connect from (default anywhere)')
-    .action(async (o: { tenant: string; name: string; jwksUrl?: string; jwksFile?: string; secret?: boolean; scope: string; tokenTtl?: string } & LimitFlags) => {
+    .option('--policy <policy>', POLICY_HELP)
+    .option('--organization <system|value>', ORGANIZATION_HELP)
+    .action(async (o: { tenant: string; name: string; jwksUrl?: string; jwksFile?: string; secret?: boolean; scope: string; tokenTtl?: string } & LimitFlags & PolicyFlags) => {
       const jwks = o.jwksFile ? JSON.parse(await fs.readFile(o.jwksFile, 'utf8')) : undefined;
+      const policy = policyFrom(o);
       await withDatabase(async (db) => {
         const created = await addClient(db.pool, {
           tenant: o.tenant,
@@ -53,21 +69,28 @@ export function registerClients(program: Command): void {
           scope: o.scope,
           tokenTtl: o.tokenTtl !== undefined ? Number(o.tokenTtl) : undefined,
           limits: limitsFrom(o),
+          ...policy,
         });
         process.stdout.write(`${JSON.stringify(created)}\n`);
       });
     });
   clients
     .command('update <clientId>')
-    .description('change a client\'s rate, burst, export limit or IP allowlist (takes effect at once in every process)')
+    .description('change a client\'s rate, burst, export limit, IP allowlist or partner policy (takes effect at once in every process)')
     .requiredOption('--tenant <id>', 'tenant')
     .option('--rate <perSecond>', 'requests per second ("default" for the server default)')
     .option('--burst <requests>', 'burst above the rate ("default" for the server default)')
     .option('--max-exports <n>', 'concurrently running exports ("default" for the server default)')
     .option('--allow-ip <cidrs>', 'comma-separated addresses/CIDR ranges ("any" removes the allowlist)')
-    .action(async (clientId: string, o: { tenant: string } & LimitFlags) => {
+    .option('--policy <policy>', POLICY_HELP)
+    .option('--organization <system|value>', ORGANIZATION_HELP)
+    .action(async (clientId: string, o: { tenant: string } & LimitFlags & PolicyFlags) => {
+      const policy = policyFrom(o);
+      const limits = limitsFrom(o);
+      const anyLimit = Object.values(limits).some((v) => v !== undefined);
       await withDatabase(async (db) => {
-        await updateClientLimits(db.pool, o.tenant, clientId, limitsFrom(o));
+        if (policy.policy !== undefined || policy.organization !== undefined) await updateClientPolicy(db.pool, o.tenant, clientId, policy);
+        if (anyLimit || (policy.policy === undefined && policy.organization === undefined)) await updateClientLimits(db.pool, o.tenant, clientId, limits);
         process.stdout.write(`client ${clientId} updated\n`);
       });
     });
@@ -82,7 +105,8 @@ export function registerClients(program: Command): void {
           process.stdout.write(
             `${JSON.stringify({
               client_id: c.clientId, name: c.name, auth, scope: c.scope, token_ttl: c.tokenTtl, rate: c.ratePerSecond, burst: c.rateBurst,
-              max_exports: c.maxExports, allow_ip: c.allowedIps, disabled: !!c.disabledAt, created: c.createdAt.toISOString(),
+              max_exports: c.maxExports, allow_ip: c.allowedIps,
+              policy: c.policy, organization: c.organization ? `${c.organization.system}|${c.organization.value}` : null, disabled: !!c.disabledAt, created: c.createdAt.toISOString(),
             })}\n`,
           );
         }

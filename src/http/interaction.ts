@@ -22,6 +22,8 @@ export type Interaction =
   | 'export-status'
   | 'export-cancel'
   | 'export-download'
+  /** Other FHIR operations (`$everything`, `$member-match`, …). */
+  | 'operation'
   | 'health'
   | 'metrics'
   /** Not a request: a security alert raised by the monitor, recorded in the audit trail. */
@@ -58,9 +60,10 @@ export function interactionOf(method: string, route: string | undefined): Intera
   const path = route.slice(TENANT_PREFIX.length) || '/';
   if (path === '/metadata') return 'capabilities';
   if (path === '/.well-known/smart-configuration') return 'discovery';
-  if (path.endsWith('/$export')) return 'export-kickoff';
+  if (path.endsWith('/$export') || path.endsWith('/$davinci-data-export')) return 'export-kickoff';
   if (path === '/$export-status/:job') return method === 'DELETE' ? 'export-cancel' : 'export-status';
   if (path.startsWith('/$export-file/')) return 'export-download';
+  if (path.includes('/$') && !path.startsWith('/$export-')) return 'operation';
   if (path.endsWith('/_history/:vid')) return 'vread';
   if (path.endsWith('_history')) return 'history';
   if (path === '/:type/_search') return 'search';

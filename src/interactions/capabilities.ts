@@ -23,17 +23,31 @@ export const SYSTEM_INTERACTIONS = ['transaction', 'batch', 'history-system', 's
 const cache = new Map<string, string>();
 
 const BULK = 'http://hl7.org/fhir/uv/bulkdata';
-const EXPORT_OPS = {
+const ATR = 'http://hl7.org/fhir/us/davinci-atr';
+const PDEX = 'http://hl7.org/fhir/us/davinci-pdex';
+const HREX = 'http://hl7.org/fhir/us/davinci-hrex';
+/** The CapabilityStatements this server meets (besides Bulk Data): PDex server, ATR producer. */
+const INSTANTIATES = [`${BULK}/CapabilityStatement/bulk-data`, `${PDEX}/CapabilityStatement/pdex-server`, `${ATR}/CapabilityStatement/atr-producer`];
+
+/** Operations per resource type ('system' for the whole server), each with its canonical definition. */
+const OPERATIONS: Record<string, { name: string; definition: string }[]> = {
   system: [{ name: 'export', definition: `${BULK}/OperationDefinition/export` }],
   // Declared under the operation name and the OperationDefinition name, for clients that look
   // either up (CS-05, CS-06, CS-06b).
   Patient: [
     { name: 'export', definition: `${BULK}/OperationDefinition/patient-export` },
     { name: 'patient-export', definition: `${BULK}/OperationDefinition/patient-export` },
+    { name: 'everything', definition: 'http://hl7.org/fhir/OperationDefinition/Patient-everything' },
+    { name: 'member-match', definition: `${HREX}/OperationDefinition/member-match` },
   ],
   Group: [
     { name: 'export', definition: `${BULK}/OperationDefinition/group-export` },
     { name: 'group-export', definition: `${BULK}/OperationDefinition/group-export` },
+    { name: 'davinci-data-export', definition: `${ATR}/OperationDefinition/davinci-data-export` },
+    { name: 'member-add', definition: `${ATR}/OperationDefinition/member-add` },
+    { name: 'member-remove', definition: `${ATR}/OperationDefinition/member-remove` },
+    { name: 'confirm-attribution-list', definition: `${ATR}/OperationDefinition/confirm-attribution-list` },
+    { name: 'bulk-member-match', definition: `${PDEX}/OperationDefinition/bulk-member-match` },
   ],
 };
 
@@ -46,6 +60,7 @@ function exportDocumentation(cfg: ExportConfig): string {
     'Group membership expands nested Groups and skips inactive members and members whose period does not include the kick-off time.',
     `Files expire ${Math.round(cfg.retentionSeconds / 3600)} h after completion (the manifest's Expires); DELETE on the status URL cancels a job at once. A client may run ${cfg.maxJobsPerClient} exports at a time (429 with Retry-After beyond); completed and deleted jobs do not count. Poll at the Retry-After given (${cfg.retryAfterSeconds} s); only bursts far beyond it are answered 429.`,
     'Downloads need the bearer token of the client that started the export, support gzip and HTTP Range, and are application/fhir+ndjson.',
+    'CMS-0057-F Provider Access and Payer-to-Payer: a client registered under the provider-access or payer-to-payer policy receives, through every interaction and export, only the members and data its policy allows (attributed and not opted out, or matched with an opt-in consent in force; dates of service from 2016-01-01, or the last five years), with ExplanationOfBenefit served as its CARIN Blue Button Basis profile; members outside the policy are answered as absent.',
   ].join(' ');
 }
 
@@ -62,7 +77,7 @@ export function capabilityStatement(base: string, tokenEndpoint: string, started
       date: started.toISOString(),
       publisher: 'payer-fhir',
       kind: 'instance',
-      instantiates: [`${BULK}/CapabilityStatement/bulk-data`],
+      instantiates: INSTANTIATES,
       software: { name: 'payer-fhir', version: pkg.version },
       implementation: { description: 'Payer System Access API', url: base },
       fhirVersion: '4.0.1',
@@ -88,10 +103,10 @@ export function capabilityStatement(base: string, tokenEndpoint: string, started
             searchParam: searchParams(type)
               .sort((a, b) => a.code.localeCompare(b.code))
               .map((p) => ({ name: p.code, definition: p.url, type: p.type })),
-            ...(type === 'Patient' || type === 'Group' ? { operation: EXPORT_OPS[type] } : {}),
+            ...(OPERATIONS[type] ? { operation: OPERATIONS[type] } : {}),
           })),
           interaction: SYSTEM_INTERACTIONS.map((code) => ({ code })),
-          operation: EXPORT_OPS.system,
+          operation: OPERATIONS.system,
         },
       ],
     });

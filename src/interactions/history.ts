@@ -6,6 +6,7 @@ import { ForbiddenError, InvalidError } from '../errors.js';
 import { bundleJson, type BundleEntry, type BundleLink } from '../fhir/bundle.js';
 import { parseDateRange } from '../fhir/datetime.js';
 import { isValidId } from '../fhir/validation.js';
+import { withoutFinancialsJson } from '../policy/basis.js';
 import { readHistory, type HistoryCursor, type StoredVersion } from '../store/resources.js';
 import type { FhirResponse, TenantContext } from './context.js';
 import { assertType, read } from './read.js';
@@ -38,6 +39,14 @@ export async function history(ctx: TenantContext, scope: { type?: string; id?: s
   if (scope.type && scope.id) {
     if (!isValidId(scope.id)) throw new InvalidError(`'${scope.id}' is not a valid resource id`);
   }
+  // Under a partner policy: an instance's history only while the resource itself is visible
+  // (a read answers 404 otherwise), with money removed; type and system history, which would
+  // list other members' versions, not at all.
+  const rule = ctx.access?.policyRule();
+  if (rule) {
+    if (!scope.id) throw new ForbiddenError(`Type and system history are not available under the ${rule.policy.kind} policy; read each resource's history`);
+    await read(ctx, scope.type!, scope.id);
+  }
   const { defaultCount, maxCount } = ctx.config.history;
   let count = defaultCount;
   if (params._count !== undefined) {
@@ -62,5 +71,6 @@ export async function history(ctx: TenantContext, scope: { type?: string; id?: s
     const cursor: HistoryCursor = { lastUpdated: last.lastUpdated.toISOString(), type: last.type, id: last.id, version: last.version };
     link.push({ relation: 'next', url: `${path}?${query}&_page=${encodeURIComponent(ctx.cursors.encode(cursor))}` });
   }
-  return { status: 200, body: bundleJson('history', page.map((v) => entryOf(ctx, v)), { link }) };
+  const served = rule ? page.map((v) => (v.content ? { ...v, content: withoutFinancialsJson(v.type, v.content) } : v)) : page;
+  return { status: 200, body: bundleJson('history', served.map((v) => entryOf(ctx, v)), { link }) };
 }

@@ -8,6 +8,8 @@ import { isResourceType } from '../fhir/schema.js';
 import { matchesAnyFilter } from '../fhir/scope-filter.js';
 import { isValidId, type Resource } from '../fhir/validation.js';
 import { negotiateFhirJson, prefersRaw } from '../http/media.js';
+import { withoutFinancialsJson } from '../policy/basis.js';
+import { isVisible } from '../policy/visibility.js';
 import { readCurrent, readVersion, type StoredVersion } from '../store/resources.js';
 import type { FhirResponse, TenantContext } from './context.js';
 import { etagOf, resourceResponse } from './respond.js';
@@ -18,6 +20,17 @@ export function assertType(type: string): void {
 
 function assertId(type: string, id: string): void {
   if (!isValidId(id)) throw new NotFoundError(`${type}/${id} is not a valid resource id`);
+}
+
+/**
+ * Under a partner policy a resource outside it does not exist for this caller (404, asked of
+ * PostgreSQL with the policy's one condition), and financial elements are removed.
+ */
+async function underPolicy(ctx: TenantContext, found: StoredVersion | undefined, type: string, id: string): Promise<StoredVersion | undefined> {
+  const rule = ctx.access?.policyRule();
+  if (!rule || !found) return found;
+  if (!(await isVisible(ctx.pool, ctx.tenant, rule, { type, id }))) return undefined;
+  return found.content ? { ...found, content: withoutFinancialsJson(type, found.content) } : found;
 }
 
 function answer(found: StoredVersion | undefined, label: string, filters: string[] | undefined, accept: string | undefined, ifNoneMatch?: string): FhirResponse {
@@ -52,7 +65,7 @@ export async function read(ctx: TenantContext, type: string, id: string, opts: {
   // Coalesced only on the pool the coalescer serves: a transaction's own connection (a
   // Bundle's GET entries) must see the transaction's writes.
   const found = ctx.reads?.pool === ctx.pool ? await ctx.reads.read(ctx.tenant, type, id) : await readCurrent(ctx.pool, ctx.tenant, type, id);
-  return answer(found, `${type}/${id}`, filters, opts.accept, opts.ifNoneMatch);
+  return answer(await underPolicy(ctx, found, type, id), `${type}/${id}`, filters, opts.accept, opts.ifNoneMatch);
 }
 
 export async function vread(ctx: TenantContext, type: string, id: string, vid: string, opts: { accept?: string } = {}): Promise<FhirResponse> {
@@ -60,5 +73,5 @@ export async function vread(ctx: TenantContext, type: string, id: string, vid: s
   const filters = ctx.access?.require(type, 'r');
   assertId(type, id);
   if (!/^[1-9]\d{0,8}$/.test(vid)) throw new InvalidError(`'${vid}' is not a version id`);
-  return answer(await readVersion(ctx.pool, ctx.tenant, type, id, Number(vid)), `${type}/${id}/_history/${vid}`, filters, opts.accept);
+  return answer(await underPolicy(ctx, await readVersion(ctx.pool, ctx.tenant, type, id, Number(vid)), type, id), `${type}/${id}/_history/${vid}`, filters, opts.accept);
 }

@@ -15,8 +15,12 @@ import { matchesAnyFilter } from '../fhir/scope-filter.js';
 import { subsetJson } from '../fhir/subset.js';
 import { isValidId, type Resource } from '../fhir/validation.js';
 import { operationOutcome } from '../http/outcome.js';
-import { patientCompartmentParams } from '../fhir/compartment.js';
+import { patientCompartmentParams, REFERENCED_TYPES } from '../fhir/compartment.js';
 import { findIncludes } from '../search/includes.js';
+import { withoutFinancialsJson } from '../policy/basis.js';
+import type { PolicyRule } from '../policy/conditions.js';
+import { visibleKeys } from '../policy/visibility.js';
+import { guardFilter, policyFilter } from '../search/policy-filter.js';
 import { scopeFilter } from '../search/scope.js';
 import { parseFilter, parseSearch, type Filter, type SearchPlan } from '../search/parse.js';
 import { searchCount, searchEstimate, searchPage, type Cursor, type Row } from '../search/query.js';
@@ -33,6 +37,8 @@ export interface SearchRequest {
   strict: boolean;
   /** `Patient/[id]/[type]`. */
   compartment?: { type: string; id: string };
+  /** `Patient/[id]/$everything`: a system search over `_type`, in this patient's compartment (src/interactions/everything.ts). */
+  everything?: { patient: string };
 }
 
 function linkUrl(path: string, plan: SearchPlan, page?: string): string {
@@ -42,9 +48,13 @@ function linkUrl(path: string, plan: SearchPlan, page?: string): string {
   return s ? `${path}?${s}` : path;
 }
 
-function visibleTo(ctx: TenantContext): (row: Row) => boolean {
+/**
+ * What of the included resources the caller may see: `r` on their type, its granular filters,
+ * and the partner policy (asked of PostgreSQL, like every other interaction under a policy).
+ */
+function visibleTo(ctx: TenantContext, rule: PolicyRule | undefined): (rows: Row[]) => Promise<Row[]> {
   const cache = new Map<string, string[] | undefined | false>();
-  return (row) => {
+  const scoped = (row: Row): boolean => {
     if (!ctx.access) return true;
     let filters = cache.get(row.type);
     if (filters === undefined && !cache.has(row.type)) {
@@ -58,6 +68,12 @@ function visibleTo(ctx: TenantContext): (row: Row) => boolean {
     }
     if (filters === false) return false;
     return !filters || matchesAnyFilter(JSON.parse(row.content) as Resource, filters);
+  };
+  return async (rows) => {
+    const allowed = rows.filter(scoped);
+    if (!rule || !allowed.length) return allowed;
+    const visible = await visibleKeys(ctx.pool, ctx.tenant, rule, allowed);
+    return allowed.filter((r) => visible.has(`${r.type}/${r.id}`));
   };
 }
 
@@ -91,8 +107,21 @@ export async function search(ctx: TenantContext, req: SearchRequest): Promise<Fh
   }
 
   const plan = parseSearch(types, system, req.pairs, { ...ctx.config.search, strict: req.strict });
+  // The partner policy: on the searched resources, and inside every chain and _has.
+  const rule = ctx.access?.policyRule();
+  if (rule) {
+    plan.filters = plan.filters.map((f) => guardFilter(f, rule));
+    extra.splice(0, extra.length, ...extra.map((f) => guardFilter(f, rule)), policyFilter(rule, types));
+  }
   if (system && types.length !== resourceTypes.size) plan.used.unshift(['_type', types.join(',')]);
-  const path = req.compartment ? `${ctx.base}/${req.compartment.type}/${req.compartment.id}/${types[0]}` : system ? ctx.base : `${ctx.base}/${types[0]}`;
+  if (req.everything) extra.push({ kind: 'compartment', patient: req.everything.patient });
+  const path = req.everything
+    ? `${ctx.base}/Patient/${req.everything.patient}/$everything`
+    : req.compartment
+      ? `${ctx.base}/${req.compartment.type}/${req.compartment.id}/${types[0]}`
+      : system
+        ? ctx.base
+        : `${ctx.base}/${types[0]}`;
   const digest = crypto.createHash('sha256').update(JSON.stringify([path, plan.used])).digest('base64url').slice(0, 16);
   let cursor: Cursor | undefined;
   if (plan.page) {
@@ -117,10 +146,14 @@ export async function search(ctx: TenantContext, req: SearchRequest): Promise<Fh
     const hasPrev = reverse ? page.more : cursor !== undefined;
     if (page.rows.length && hasNext) link.push({ relation: 'next', url: linkUrl(path, plan, ctx.cursors.encode({ q: digest, k: page.last!, dir: 'next' } satisfies Cursor)) });
     if (page.rows.length && hasPrev) link.push({ relation: 'previous', url: linkUrl(path, plan, ctx.cursors.encode({ q: digest, k: page.first!, dir: 'prev' } satisfies Cursor)) });
-    const shape = (json: string) => subsetJson(json, { summary: plan.summary, elements: plan.elements });
-    for (const r of page.rows) entries.push({ fullUrl: `${ctx.base}/${r.type}/${r.id}`, resourceJson: shape(r.content), search: { mode: 'match' } });
-    const included = await findIncludes(ctx.pool, ctx.tenant, plan.includes, plan.revincludes, page.rows, visibleTo(ctx), ctx.config.search.maxIncludeDepth);
-    for (const r of included.rows) entries.push({ fullUrl: `${ctx.base}/${r.type}/${r.id}`, resourceJson: r.content, search: { mode: 'include' } });
+    const served = (r: Row) => (rule ? withoutFinancialsJson(r.type, r.content) : r.content);
+    const shape = (r: Row) => subsetJson(served(r), { summary: plan.summary, elements: plan.elements });
+    for (const r of page.rows) entries.push({ fullUrl: `${ctx.base}/${r.type}/${r.id}`, resourceJson: shape(r), search: { mode: 'match' } });
+    // $everything includes only the directory its data references, never other members' records.
+    const visible = visibleTo(ctx, rule);
+    const gate = req.everything ? (rows: Row[]) => visible(rows.filter((r) => (REFERENCED_TYPES as readonly string[]).includes(r.type))) : visible;
+    const included = await findIncludes(ctx.pool, ctx.tenant, plan.includes, plan.revincludes, page.rows, gate, ctx.config.search.maxIncludeDepth);
+    for (const r of included.rows) entries.push({ fullUrl: `${ctx.base}/${r.type}/${r.id}`, resourceJson: served(r), search: { mode: 'include' } });
     if (included.limited) {
       const why = included.limited === 'depth'
         ? `_include/_revinclude stopped after ${ctx.config.search.maxIncludeDepth} level(s) (this server's limit); resources further out were left out`

@@ -8,24 +8,12 @@
 import { InvalidError } from '../errors.js';
 import { normalizeString } from '../fhir/extract.js';
 import type { SearchParam } from '../fhir/search-parameters.js';
+import { policyConditionForTypes } from '../policy/conditions.js';
+import { Binds } from '../store/binds.js';
 import type { Filter } from './parse.js';
 import { likeEscape, parseDate, parseNumber, parseQuantity, parseReference, parseToken, splitEscaped, unescape, type DateValue, type NumberValue } from './values.js';
 
-/** Bind parameters of one statement; `$1` is always the tenant. */
-export class Binds {
-  readonly values: unknown[];
-  private alias = 0;
-  constructor(tenant: string) {
-    this.values = [tenant];
-  }
-  add(value: unknown, cast?: string): string {
-    this.values.push(value);
-    return `$${this.values.length}${cast ? `::${cast}` : ''}`;
-  }
-  nextAlias(prefix: string): string {
-    return `${prefix}${++this.alias}`;
-  }
-}
+export { Binds };
 
 /** Where the searched resource's own row is available (the root), for `_lastUpdated`. */
 export interface Subject {
@@ -182,6 +170,12 @@ export function filterCondition(b: Binds, f: Filter, subject: Subject, base: str
       const h = b.nextAlias('h');
       const inner = filterCondition(b, f.inner, { type: `${h}.type`, id: `${h}.id` }, base);
       return `EXISTS (SELECT 1 FROM search_reference ${h} WHERE ${h}.tenant = $1 AND ${h}.type = ${b.add(f.source)} AND ${h}.param = ${b.add(f.ref.code)} AND ${h}.target_type = ${subject.type} AND ${h}.target_id = ${subject.id} AND ${inner})`;
+    }
+    case 'policy':
+      return policyConditionForTypes(b, f.rule, f.types, subject);
+    case 'compartment': {
+      const c = b.nextAlias('pc');
+      return `EXISTS (SELECT 1 FROM resource_compartment ${c} WHERE ${c}.tenant = $1 AND ${c}.type = ${subject.type} AND ${c}.id = ${subject.id} AND ${c}.patient_id = ${b.add(f.patient)})`;
     }
     case 'param':
       break;

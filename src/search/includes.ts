@@ -56,7 +56,7 @@ export interface IncludeResult {
 
 /**
  * The included resources for `matches` (not repeating any match), filtered by `visible`
- * (the caller's read access) before they can seed an iteration. At most `maxDepth` levels
+ * (the caller's read access: scopes and partner policy) before they can seed an iteration. At most `maxDepth` levels
  * are followed from the matches; when `:iterate` would have found more beyond them, one
  * more round is looked up (not returned) so the result can say it was cut short.
  */
@@ -66,7 +66,7 @@ export async function findIncludes(
   includes: Include[],
   revincludes: Include[],
   matches: Row[],
-  visible: (row: Row) => boolean,
+  visible: (rows: Row[]) => Promise<Row[]>,
   maxDepth: number,
 ): Promise<IncludeResult> {
   if (!includes.length && !revincludes.length) return { rows: [] };
@@ -85,9 +85,9 @@ export async function findIncludes(
       const key = `${r.type}/${r.id}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      if (visible(r)) fresh.push(r);
+      fresh.push(r);
     }
-    return fresh;
+    return visible(fresh);
   };
   const out: Row[] = [];
   let frontier = matches;

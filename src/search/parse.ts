@@ -6,6 +6,7 @@
 import { InvalidError } from '../errors.js';
 import { isResourceType } from '../fhir/schema.js';
 import { searchParam, type SearchParam } from '../fhir/search-parameters.js';
+import type { PolicyRule } from '../policy/conditions.js';
 import { splitEscaped } from './values.js';
 
 export type Filter =
@@ -13,7 +14,11 @@ export type Filter =
   | { kind: 'chain'; name: string; param: SearchParam; alternatives: { type: string; inner: Filter }[] }
   | { kind: 'has'; name: string; source: string; ref: SearchParam; inner: Filter }
   /** OR of AND-groups (granular scope filters, compartments). */
-  | { kind: 'any'; groups: Filter[][] };
+  | { kind: 'any'; groups: Filter[][] }
+  /** In the Patient compartment of `patient` (resource_compartment; the Patient itself included). */
+  | { kind: 'compartment'; patient: string }
+  /** The caller's partner access policy over resources of `types` (src/policy/conditions.ts). */
+  | { kind: 'policy'; rule: PolicyRule; types: string[] };
 
 export interface SortKey {
   code: string;

@@ -10,6 +10,7 @@ import type pg from 'pg';
 import { patientsOf } from '../fhir/compartment.js';
 import { extractIndex, type IndexRows } from '../fhir/extract.js';
 import type { Resource } from '../fhir/validation.js';
+import { writePartnerIndex } from './partner-index.js';
 
 /** The index tables and their value columns (with PostgreSQL array types for unnest). */
 const TABLES: { table: string; rows: keyof IndexRows; columns: [string, string, string][] }[] = [
@@ -34,6 +35,7 @@ export interface IndexedResource {
  * previous version is superseded or deleted), then indexes `added`.
  */
 export async function writeSearchIndex(client: pg.PoolClient, tenant: string, removed: { type: string; id: string }[], added: IndexedResource[]): Promise<void> {
+  await writePartnerIndex(client, tenant, removed, added);
   if (removed.length) {
     const ctes = TABLES.map(
       (t, i) => `d${i} AS (DELETE FROM ${t.table} WHERE tenant = $1 AND (type, id) IN (SELECT * FROM unnest($2::text[], $3::text[])))`,

@@ -1,0 +1,85 @@
+/**
+ * Money out of what partners receive. Provider Access and Payer-to-Payer exclude provider
+ * remittances and enrollee cost-sharing (42 CFR 422.121), so ExplanationOfBenefits are sent
+ * as their CARIN Blue Button *Basis* profiles: every amount-bearing adjudication, every total,
+ * the payment, benefit balances and line prices removed, and `meta.profile` pointing at the
+ * Basis profile of the same kind. Claims lose the same elements and Coverages their
+ * cost-to-beneficiary. Status adjudications (network status, denial reasons) stay.
+ */
+const C4BB = 'http://hl7.org/fhir/us/carin-bb/StructureDefinition/';
+const C4BB_EOB = `${C4BB}C4BB-ExplanationOfBenefit`;
+
+/** Types whose JSON this module rewrites. */
+export const FINANCIAL_TYPES: ReadonlySet<string> = new Set(['ExplanationOfBenefit', 'Claim', 'ClaimResponse', 'Coverage']);
+
+type Json = Record<string, any>;
+
+/** Drops adjudications that carry an amount; returns undefined when none is left. */
+function withoutAmounts(list: unknown): Json[] | undefined {
+  if (!Array.isArray(list)) return undefined;
+  const kept = (list as Json[]).filter((a) => !a || typeof a !== 'object' || a.amount === undefined);
+  return kept.length ? kept : undefined;
+}
+
+function stripLine(line: Json): void {
+  delete line.unitPrice;
+  delete line.net;
+  const adj = withoutAmounts(line.adjudication);
+  if (adj) line.adjudication = adj;
+  else delete line.adjudication;
+  for (const key of ['detail', 'subDetail']) {
+    if (Array.isArray(line[key])) for (const d of line[key] as Json[]) stripLine(d);
+  }
+}
+
+/** Removes Money-valued extensions anywhere in `node`. */
+function stripMoneyExtensions(node: unknown): void {
+  if (Array.isArray(node)) {
+    for (const n of node) stripMoneyExtensions(n);
+    return;
+  }
+  if (!node || typeof node !== 'object') return;
+  const o = node as Json;
+  for (const key of ['extension', 'modifierExtension']) {
+    if (Array.isArray(o[key])) {
+      o[key] = (o[key] as Json[]).filter((e) => e?.valueMoney === undefined);
+      if (!(o[key] as Json[]).length) delete o[key];
+    }
+  }
+  for (const v of Object.values(o)) if (v && typeof v === 'object') stripMoneyExtensions(v);
+}
+
+/** `…C4BB-ExplanationOfBenefit-Pharmacy|2.1.0` → `…C4BB-ExplanationOfBenefit-Pharmacy-Basis|2.1.0`. */
+export function basisProfile(profile: string): string {
+  const [url, version] = profile.split('|');
+  if (!url.startsWith(C4BB_EOB) || url.endsWith('-Basis') || url === C4BB_EOB) return profile;
+  return version ? `${url}-Basis|${version}` : `${url}-Basis`;
+}
+
+/** The resource as a partner may receive it (mutated in place and returned). */
+export function withoutFinancials(r: Json): Json {
+  if (r.resourceType === 'Coverage') {
+    delete r.costToBeneficiary;
+    return r;
+  }
+  delete r.total;
+  delete r.payment;
+  delete r.benefitBalance;
+  const adj = withoutAmounts(r.adjudication);
+  if (adj) r.adjudication = adj;
+  else delete r.adjudication;
+  for (const key of ['item', 'addItem']) {
+    if (Array.isArray(r[key])) for (const line of r[key] as Json[]) stripLine(line);
+  }
+  stripMoneyExtensions(r);
+  if (r.resourceType === 'ExplanationOfBenefit' && Array.isArray(r.meta?.profile)) {
+    r.meta.profile = [...new Set((r.meta.profile as string[]).map(basisProfile))];
+  }
+  return r;
+}
+
+/** The JSON text as a partner may receive it: unchanged unless its type carries money. */
+export function withoutFinancialsJson(type: string, json: string): string {
+  if (!FINANCIAL_TYPES.has(type)) return json;
+  return JSON.stringify(withoutFinancials(JSON.parse(json) as Json));
+}

@@ -1,0 +1,182 @@
+// Partner access policies (CMS-0057-F Provider Access and Payer-to-Payer) over real HTTP,
+// PostgreSQL and real tokens, on a small plan written for these tests (fixtures/partner-world):
+// who is visible, which dates, money removed, labels withheld, and that no interaction —
+// read, vread, history, search with _include/_revinclude/chains/_has, exports, AuditEvent —
+// reaches a member outside the policy.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { NEW_PLAN, optOut, partnerWorldBundle, PROVIDER_A } from './fixtures/partner-world.js';
+import { http, isOperationOutcome } from './helpers/http.js';
+import { moneyPaths, partnerExport, registerPartner, type Partner } from './helpers/partners.js';
+import { startServer, type TestServer } from './helpers/server.js';
+
+const ids = (bundle: any, type?: string): string[] =>
+  (bundle.entry ?? []).filter((e: any) => e.search?.mode !== 'outcome' && (!type || e.resource.resourceType === type)).map((e: any) => `${e.resource.resourceType}/${e.resource.id}`).sort();
+
+describe('partner access policies', () => {
+  let server: TestServer;
+  let tenant: string;
+  let base: string;
+  let provider: Partner;
+  let payer: Partner;
+
+  before(async () => {
+    server = await startServer({}, { workers: 2 });
+    ({ tenant, base } = await server.newTenant('policy'));
+    const load = await http(base, { body: partnerWorldBundle() });
+    assert.equal(load.status, 200, load.text);
+    for (const e of load.json.entry) assert.match(e.response.status, /^20[01]/, JSON.stringify(e.response));
+    provider = await registerPartner(server.db.pool, server.origin, tenant, 'provider-access', PROVIDER_A, 'system/*.rs system/AuditEvent.rs');
+    payer = await registerPartner(server.db.pool, server.origin, tenant, 'payer-to-payer', NEW_PLAN);
+    // What $member-match records when it matches (tested end to end in member-match.test).
+    await server.db.pool.query(`INSERT INTO member_match (tenant, client_id, patient_id) SELECT $1, $2, unnest($3::text[])`, [tenant, payer.clientId, ['pm1', 'pm2', 'pm3']]);
+  });
+  after(() => server.close());
+
+  const get = (p: Partner, path: string) => http(`${base}/${path}`, { headers: p.auth });
+
+  describe('provider-access', () => {
+    it('sees exactly its attributed members that did not opt out and whose attribution is in force', async () => {
+      const r = await get(provider, 'Patient?_total=accurate&_count=50');
+      assert.equal(r.status, 200);
+      assert.deepEqual(ids(r.json), ['Patient/pa1']);
+      assert.equal(r.json.total, 1);
+      for (const id of ['pa2', 'pa3', 'pb1', 'pm1']) {
+        const miss = await get(provider, `Patient/${id}`);
+        assert.equal(miss.status, 404, id);
+        assert.ok(isOperationOutcome(miss));
+        assert.doesNotMatch(miss.text, /opt|attribut|policy/i, 'a 404 says nothing about why');
+      }
+      assert.equal((await get(provider, 'Patient/pa1')).status, 200);
+      assert.equal((await get(provider, 'Patient/pa1/_history/1')).status, 200);
+      assert.equal((await get(provider, 'Patient/pb1/_history/1')).status, 404);
+    });
+
+    it('sends data with dates of service on or after 2016-01-01 only', async () => {
+      const r = await get(provider, 'Encounter?_count=50');
+      assert.deepEqual(ids(r.json), ['Encounter/enc-pa1-2021']);
+      assert.equal((await get(provider, 'Encounter/enc-pa1-2015')).status, 404);
+      const eobs = await get(provider, 'ExplanationOfBenefit?patient=pa1');
+      assert.deepEqual(ids(eobs.json), ['ExplanationOfBenefit/eob-pa1']);
+    });
+
+    it('serves ExplanationOfBenefit as its CARIN BB Basis profile, with no money anywhere', async () => {
+      for (const r of [await get(provider, 'ExplanationOfBenefit/eob-pa1'), await get(provider, 'ExplanationOfBenefit?_id=eob-pa1')]) {
+        assert.equal(r.status, 200);
+        const eob = r.json.resourceType === 'Bundle' ? r.json.entry[0].resource : r.json;
+        assert.deepEqual(moneyPaths(eob), []);
+        assert.deepEqual(eob.meta.profile, ['http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-ExplanationOfBenefit-Professional-NonClinician-Basis|2.1.0']);
+        assert.equal(eob.item[0].adjudication.length, 1, 'the network-status adjudication stays');
+      }
+      const cov = await get(provider, 'Coverage/cov-pa1');
+      assert.equal(cov.status, 200);
+      assert.deepEqual(moneyPaths(cov.json), [], 'no member cost-sharing');
+      // The payer's own systems still see the money.
+      const internal = await http(`${base}/ExplanationOfBenefit/eob-pa1`);
+      assert.ok(moneyPaths(internal.json).length > 0);
+    });
+
+    it('_include, _revinclude, chains and _has reach no one outside the policy', async () => {
+      const inc = await get(provider, 'Encounter?_include=Encounter:patient&_include=Encounter:participant&_count=50');
+      assert.deepEqual(ids(inc.json), ['Encounter/enc-pa1-2021', 'Patient/pa1', 'Practitioner/prac-1']);
+      const rev = await get(provider, 'Practitioner?_id=prac-1&_revinclude=Encounter:participant');
+      assert.deepEqual(ids(rev.json), ['Encounter/enc-pa1-2021', 'Practitioner/prac-1']);
+      const revPatient = await get(provider, 'Group?_revinclude=Encounter:subject&_count=50');
+      assert.ok(!ids(revPatient.json).some((x) => x.startsWith('Encounter/') && x !== 'Encounter/enc-pa1-2021'));
+      // Chains: the chained resource must itself be visible.
+      assert.deepEqual(ids((await get(provider, 'Encounter?patient.family=Otherprovider')).json), []);
+      assert.deepEqual(ids((await get(provider, 'Encounter?patient.family=Attributed')).json), ['Encounter/enc-pa1-2021']);
+      // _has: asking about another member's encounters finds nothing (no oracle).
+      assert.deepEqual(ids((await get(provider, 'Practitioner?_has:Encounter:participant:patient=pb1')).json), []);
+      assert.deepEqual(ids((await get(provider, 'Practitioner?_has:Encounter:participant:patient=pa1')).json), ['Practitioner/prac-1']);
+      const internal = await http(`${base}/Practitioner?_has:Encounter:participant:patient=pb1`);
+      assert.deepEqual(ids(internal.json), ['Practitioner/prac-1'], 'the same search under internal finds it');
+    });
+
+    it('finds and reads only its own attribution lists; type and system history are refused', async () => {
+      assert.deepEqual(ids((await get(provider, 'Group?_count=50')).json), ['Group/att-a', 'Group/draft-a']);
+      assert.equal((await get(provider, 'Group/att-b')).status, 404);
+      assert.equal((await get(provider, 'Consent/optout-pa2')).status, 404);
+      const hist = await get(provider, 'Patient/_history');
+      assert.equal(hist.status, 403);
+      assert.ok(isOperationOutcome(hist));
+      assert.equal((await get(provider, '_history')).status, 403);
+    });
+
+    it('Group export: the attributed members minus the opted-out, 2016 onwards, money-free; another provider\'s list is absent', async () => {
+      const x = await partnerExport(provider, `${base}/Group/att-a/$export`);
+      const got = x.resources.map((r) => `${r.resourceType}/${r.id}`).sort();
+      assert.ok(got.includes('Patient/pa1'));
+      for (const hidden of ['Patient/pa2', 'Patient/pa3', 'Patient/pb1', 'Encounter/enc-pa1-2015', 'Encounter/enc-pa2-2021', 'ExplanationOfBenefit/eob-pa1-2014']) assert.ok(!got.includes(hidden), hidden);
+      assert.ok(got.includes('ExplanationOfBenefit/eob-pa1'));
+      for (const r of x.resources) assert.deepEqual(moneyPaths(r), [], `${r.resourceType}/${r.id}`);
+      const other = await http(`${base}/Group/att-b/$export`, { headers: { accept: 'application/fhir+json', prefer: 'respond-async', ...provider.auth } });
+      assert.equal(other.status, 404);
+      // Patient-level and system-level exports hold the same members.
+      for (const url of [`${base}/Patient/$export`, `${base}/$export?_type=Patient,Encounter`]) {
+        const all = await partnerExport(provider, url);
+        const patients = all.resources.filter((r) => r.resourceType === 'Patient').map((r) => r.id);
+        assert.deepEqual(patients, ['pa1'], url);
+      }
+    });
+
+    it('an opt-out takes effect on the next request, and withdrawing it restores access', async () => {
+      assert.equal((await http(`${base}/Consent/optout-pa1`, { method: 'PUT', body: optOut('optout-pa1', 'pa1', 'deny', '2025-01-01') })).status, 201);
+      assert.equal((await get(provider, 'Patient/pa1')).status, 404);
+      assert.deepEqual(ids((await get(provider, 'Encounter')).json), []);
+      assert.equal((await http(`${base}/Consent/optin-pa1`, { method: 'PUT', body: optOut('optin-pa1', 'pa1', 'permit', '2026-01-01') })).status, 201);
+      assert.equal((await get(provider, 'Patient/pa1')).status, 200);
+    });
+
+    it('AuditEvent shows only its own records, and every record names the policy', async () => {
+      await get(provider, 'Patient/pa1');
+      // The trail is appended in groups; wait until the request above is there.
+      let rows: any[] = [];
+      for (let i = 0; i < 50 && !rows.length; i++) {
+        ({ rows } = await server.db.pool.query(`SELECT policy FROM audit_event WHERE tenant = $1 AND client_id = $2 AND path LIKE '%/Patient/pa1'`, [tenant, provider.clientId]));
+        if (!rows.length) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(rows.length > 0);
+      for (const r of rows) assert.equal(r.policy, `provider-access ${PROVIDER_A.system}|${PROVIDER_A.value}`);
+      const trail = await get(provider, 'AuditEvent?_count=200');
+      assert.equal(trail.status, 200);
+      const agents = new Set(trail.json.entry.map((e: any) => e.resource.agent[0].who.identifier?.value));
+      assert.deepEqual([...agents], [provider.clientId]);
+      assert.ok(trail.json.entry.some((e: any) => e.resource.agent[0].policy?.[0] === 'urn:payer-fhir:partner-policy:provider-access'));
+    });
+  });
+
+  describe('payer-to-payer', () => {
+    it('sees only members it matched that have a consent in force naming it', async () => {
+      assert.deepEqual(ids((await get(payer, 'Patient?_count=50')).json), ['Patient/pm1', 'Patient/pm2']);
+      assert.equal((await get(payer, 'Patient/pm3')).status, 404);
+      assert.equal((await get(payer, 'Patient/pa1')).status, 404);
+    });
+
+    it('sends the five years before the request, and sensitive data only under a #sensitive consent', async () => {
+      assert.deepEqual(ids((await get(payer, 'Encounter?_count=50')).json), ['Encounter/enc-pm1-new']);
+      assert.deepEqual(ids((await get(payer, 'Condition?_count=50')).json), ['Condition/cond-pm2']);
+      assert.equal((await get(payer, 'Condition/cond-pm1')).status, 404);
+      const eob = await get(payer, 'ExplanationOfBenefit/eob-pm1');
+      assert.equal(eob.status, 200);
+      assert.deepEqual(moneyPaths(eob.json), []);
+      const consents = await get(payer, 'Consent?_count=50');
+      assert.deepEqual(ids(consents.json), ['Consent/consent-pm1', 'Consent/consent-pm2'], consents.text);
+    });
+
+    it('a revoked consent stops data at once', async () => {
+      const consent = (await http(`${base}/Consent/consent-pm1`)).json;
+      consent.status = 'inactive';
+      assert.equal((await http(`${base}/Consent/consent-pm1`, { method: 'PUT', body: consent })).status, 200);
+      assert.equal((await get(payer, 'Patient/pm1')).status, 404);
+      assert.deepEqual(ids((await get(payer, 'Encounter?_count=50')).json), []);
+      const x = await partnerExport(payer, `${base}/Patient/$export`);
+      assert.deepEqual(x.resources.filter((r) => r.resourceType === 'Patient').map((r) => r.id), ['pm2']);
+    });
+  });
+
+  it('internal clients keep seeing everything', async () => {
+    const r = await http(`${base}/Patient?_count=50`);
+    assert.equal(ids(r.json).length, 7);
+  });
+});
