@@ -151,3 +151,8 @@ export function compileView(json: unknown): CompiledView {
     },
   };
 }
+
+/** Checks a ViewDefinition as a stored resource would be: 400 naming the first problem, nothing returned. */
+export function validateViewDefinition(json: unknown): void {
+  compileView(json);
+}
