@@ -22,6 +22,8 @@ export type Interaction =
   | 'export-status'
   | 'export-cancel'
   | 'export-download'
+  /** SQL on FHIR `$run` / `$viewdefinition-run` of a ViewDefinition. */
+  | 'view-run'
   | 'health'
   | 'metrics'
   /** Not a request: a security alert raised by the monitor, recorded in the audit trail. */
@@ -59,6 +61,7 @@ export function interactionOf(method: string, route: string | undefined): Intera
   if (path === '/metadata') return 'capabilities';
   if (path === '/.well-known/smart-configuration') return 'discovery';
   if (path.endsWith('/$export')) return 'export-kickoff';
+  if (path.endsWith('/$run') || path.endsWith('/$viewdefinition-run')) return 'view-run';
   if (path === '/$export-status/:job') return method === 'DELETE' ? 'export-cancel' : 'export-status';
   if (path.startsWith('/$export-file/')) return 'export-download';
   if (path.endsWith('/_history/:vid')) return 'vread';

@@ -183,6 +183,9 @@ export function filterCondition(b: Binds, f: Filter, subject: Subject, base: str
       const inner = filterCondition(b, f.inner, { type: `${h}.type`, id: `${h}.id` }, base);
       return `EXISTS (SELECT 1 FROM search_reference ${h} WHERE ${h}.tenant = $1 AND ${h}.type = ${b.add(f.source)} AND ${h}.param = ${b.add(f.ref.code)} AND ${h}.target_type = ${subject.type} AND ${h}.target_id = ${subject.id} AND ${inner})`;
     }
+    case 'compartment':
+      // One bound array whatever the number of patients: the statement keeps one prepared shape.
+      return `EXISTS (SELECT 1 FROM resource_compartment pc WHERE pc.tenant = $1 AND pc.type = ${subject.type} AND pc.id = ${subject.id} AND pc.patient_id = ANY(${b.add(f.patients, 'text[]')}))`;
     case 'param':
       break;
   }

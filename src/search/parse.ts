@@ -13,7 +13,9 @@ export type Filter =
   | { kind: 'chain'; name: string; param: SearchParam; alternatives: { type: string; inner: Filter }[] }
   | { kind: 'has'; name: string; source: string; ref: SearchParam; inner: Filter }
   /** OR of AND-groups (granular scope filters, compartments). */
-  | { kind: 'any'; groups: Filter[][] };
+  | { kind: 'any'; groups: Filter[][] }
+  /** In the Patient compartment of one of these patients (resource_compartment, as exports use it). */
+  | { kind: 'compartment'; patients: string[] };
 
 export interface SortKey {
   code: string;
