@@ -48,6 +48,7 @@ import { assertParameterCount, registerQueryLimits } from './http/query-limits.j
 import { registerCompression } from './http/compression.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { ServerMetrics } from './metrics/metrics.js';
+import { registerViewRoutes, VIEW_RUN_ROUTES } from './views/routes.js';
 import { registerMetrics } from './metrics/routes.js';
 
 const JSON_BODY_TYPES = ['application/fhir+json', 'application/json', 'application/json+fhir'];
@@ -266,7 +267,8 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
         const binaryRead = req.method === 'GET' && req.params.type === 'Binary' && (path === '/:type/:id' || path === '/:type/:id/_history/:vid');
         // SMART discovery is application/json whatever the Accept header says (TOK-02);
         // export files are NDJSON (DL-02).
-        if (path !== '/.well-known/smart-configuration' && path !== FILE_ROUTE) negotiateFhirJson(req.query._format, binaryRead ? undefined : header(req, 'accept'));
+        // View runs answer CSV, NDJSON or Parquet as asked (src/views/routes.ts).
+        if (path !== '/.well-known/smart-configuration' && path !== FILE_ROUTE && !VIEW_RUN_ROUTES.has(path)) negotiateFhirJson(req.query._format, binaryRead ? undefined : header(req, 'accept'));
       });
 
       fhir.get('/metadata', async (req: Req, reply) => sendFhir(reply, metadata(tctx(req))));
@@ -282,6 +284,7 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
       fhir.get('/AuditEvent', async (req: Req, reply) => sendFhir(reply, await searchAuditEvents(tctx(req), searchPairs(req), strictHandling(req))));
       fhir.get('/AuditEvent/:id', async (req: Req, reply) => sendFhir(reply, await readAuditEvent(tctx(req), req.params.id)));
       registerBulkRoutes(fhir, { tctx: tctx as never, storage, onQueued: () => workers?.poke() });
+      registerViewRoutes(fhir, { tctx: tctx as never });
       fhir.get('/_history', async (req: Req, reply) => sendFhir(reply, await history(tctx(req), {}, req.query as HistoryParams)));
       fhir.post('/', async (req: Req, reply) => {
         if (nonJsonBody(req)) throw new UnsupportedMediaTypeError('Send the Bundle as application/fhir+json');

@@ -128,6 +128,21 @@ describe('partner access policies', () => {
       assert.equal((await get(provider, 'Patient/pa1')).status, 200);
     });
 
+    it('SQL on FHIR views read under the policy: its members only, money removed', async () => {
+      const view = {
+        resourceType: 'ViewDefinition',
+        status: 'active',
+        resource: 'ExplanationOfBenefit',
+        select: [{ column: [{ name: 'id', path: 'id' }, { name: 'paid', path: "payment.amount.value", type: 'decimal' }] }],
+      };
+      const r = await http(`${base}/ViewDefinition/$run`, {
+        headers: provider.auth,
+        body: { resourceType: 'Parameters', parameter: [{ name: 'viewResource', resource: view }, { name: '_format', valueCode: 'json' }] },
+      });
+      assert.equal(r.status, 200, r.text);
+      assert.deepEqual(r.json, [{ id: 'eob-pa1', paid: null }]);
+    });
+
     it('AuditEvent shows only its own records, and every record names the policy', async () => {
       await get(provider, 'Patient/pa1');
       // The trail is appended in groups; wait until the request above is there.

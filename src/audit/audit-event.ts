@@ -25,6 +25,7 @@ const RESTFUL_CODE: Partial<Record<Interaction, string>> = {
   'export-status': 'operation',
   'export-cancel': 'operation',
   'export-download': 'operation',
+  'view-run': 'operation',
 };
 
 /** The AuditEvent.action (C/R/U/D/E) of each interaction. */

@@ -50,7 +50,7 @@ function activeAt(m: GroupMember, at: Date): boolean {
 }
 
 /** The Group's Patient members, nested Groups expanded (each Group once, so cycles end). */
-async function groupMembers(ctx: TenantContext, groupId: string, at: Date): Promise<string[]> {
+export async function groupMembers(ctx: TenantContext, groupId: string, at: Date): Promise<string[]> {
   const patients = new Set<string>();
   const seen = new Set<string>();
   const queue = [groupId];

@@ -7,6 +7,7 @@
 import type pg from 'pg';
 import { patientCompartmentTypes, REFERENCED_TYPES } from '../fhir/compartment.js';
 import type { ExportConfig } from '../config.js';
+import { isResourceType } from '../fhir/schema.js';
 import { planAuditUnits } from './audit-unit.js';
 import { compartmentExportTypes } from './parameters.js';
 import { hasMembers, mayRead, type JobSpec, type UnitKind } from './unit-query.js';
@@ -34,7 +35,8 @@ export async function storedTypes(db: pg.Pool, tenant: string): Promise<string[]
 /** The types the job exports: asked (or all the level allows), present, and readable under the client's scopes. */
 export async function exportTypes(db: pg.Pool, job: JobSpec): Promise<string[]> {
   const stored = new Set(await storedTypes(db, job.tenant));
-  const candidates = job.params.types ?? (job.params.level === 'system' ? [...stored].sort() : compartmentExportTypes());
+  // Only R4 types: stored ViewDefinitions (src/fhir/schema.ts additionalResourceTypes) are not member data.
+  const candidates = job.params.types ?? (job.params.level === 'system' ? [...stored].filter(isResourceType).sort() : compartmentExportTypes());
   return candidates.filter((t) => stored.has(t) && mayRead(job, t));
 }
 

@@ -12,6 +12,7 @@ import type { Config } from '../config.js';
 import { fhirBase, tokenUrl } from '../http/urls.js';
 import { seedTenant } from '../seed/load.js';
 import { addTenant } from '../store/tenants.js';
+import { loadShippedViews } from '../views/library.js';
 import { generateClientKeys } from './keys.js';
 
 export const DEMO_TENANT = 'demo';
@@ -47,6 +48,9 @@ export async function ensureDemo(pool: pg.Pool, config: Config, log: (msg: strin
     const seeded = await seedTenant(pool, DEMO_TENANT, { seed: 'demo', members });
     log(`seeded ${seeded.written} resources`);
   }
+  // The analytics views of views/ (SQL on FHIR), ready for $run and $viewdefinition-export.
+  const views = await loadShippedViews(pool, DEMO_TENANT);
+  if (views) log(`loaded ${views} ViewDefinition(s) from views/`);
   const dir = path.join(config.dataDir, 'demo-client');
   const infoFile = path.join(dir, 'client.json');
   let info = JSON.parse(await fs.readFile(infoFile, 'utf8').catch(() => 'null')) as DemoClient | null;
@@ -72,6 +76,9 @@ export async function ensureDemo(pool: pg.Pool, config: Config, log: (msg: strin
     `  curl -s -X POST -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/fhir+json" -d '{"resourceType":"Patient","name":[{"family":"Demo"}]}' ${base}/Patient`,
     `  curl -s -H "Authorization: Bearer $TOKEN" "${base}/Patient?_count=5"`,
     `  curl -s -H "Authorization: Bearer $TOKEN" "${base}/ExplanationOfBenefit?patient=pt-000001&_include=ExplanationOfBenefit:coverage"`,
+    '',
+    'Flatten it with a SQL on FHIR view (views/: member_months, claim_lines, hba1c_results…):',
+    `  curl -s -H "Authorization: Bearer $TOKEN" "${base}/ViewDefinition/claim-lines/$run?_format=csv&_limit=20"`,
     '',
     'Export a population (Bulk Data) into ./demo-export:',
     `  ${exportCommand(config, info, await demoGroup(pool))}`,

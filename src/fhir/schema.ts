@@ -47,3 +47,15 @@ export const resourceTypes: ReadonlySet<string> = new Set(
 export function isResourceType(type: string): boolean {
   return resourceTypes.has(type);
 }
+
+/**
+ * Resource types of FHIR implementation guides that this server stores, reads and searches
+ * beside R4's own: SQL on FHIR's ViewDefinition (a logical model in R4, validated by
+ * src/views). They are not exportable, importable or part of system-level search.
+ */
+export const additionalResourceTypes: ReadonlySet<string> = new Set(['ViewDefinition']);
+
+/** An R4 resource type or one of the additional types: what the REST interactions accept. */
+export function isStoredType(type: string): boolean {
+  return resourceTypes.has(type) || additionalResourceTypes.has(type);
+}

@@ -9,13 +9,15 @@
  * `insurer`) come from definitions/carin-bb-search-parameters.json: the official definitions'
  * canonical, code, type and expression as published in the IG source (HL7/carin-bb,
  * input/fsh/searchparameter, CC0), kept as data beside the code. R4 core covers the rest.
+ * SQL on FHIR's ViewDefinition (stored beside R4's types) is searched by name, url, resource
+ * and status, from definitions/sql-on-fhir-search-parameters.json.
  *
  * Each parameter is resolved per resource type: an R4 expression such as
  * `AllergyIntolerance.patient | CarePlan.subject.where(resolve() is Patient) | …` is cut
  * down to the part rooted at that type.
  */
 import { createRequire } from 'node:module';
-import { resourceTypes } from './schema.js';
+import { additionalResourceTypes, resourceTypes } from './schema.js';
 
 const require = createRequire(import.meta.url);
 
@@ -92,10 +94,12 @@ function load(): Map<string, Map<string, SearchParam>> {
   for (const { resource } of usCore.entry) defs.push(resource);
   const carin = require('../../../definitions/carin-bb-search-parameters.json') as { entry: { resource: Definition }[] };
   for (const { resource } of carin.entry) defs.push(resource);
+  const sqlOnFhir = require('../../../definitions/sql-on-fhir-search-parameters.json') as { entry: { resource: Definition }[] };
+  for (const { resource } of sqlOnFhir.entry) defs.push(resource);
   byUrl = new Map(defs.map((d) => [d.url, d]));
 
   const out = new Map<string, Map<string, SearchParam>>();
-  for (const type of resourceTypes) out.set(type, new Map());
+  for (const type of [...resourceTypes, ...additionalResourceTypes]) out.set(type, new Map());
   const add = (type: string, def: Definition) => {
     if (!SUPPORTED_TYPES.has(def.type)) return;
     const forType = out.get(type);
@@ -109,7 +113,7 @@ function load(): Map<string, Map<string, SearchParam>> {
     for (const base of def.base) {
       if (base === 'Resource' || base === 'DomainResource') {
         if (!COMMON.has(def.code)) continue;
-        for (const type of resourceTypes) add(type, def);
+        for (const type of out.keys()) add(type, def);
       } else {
         add(base, def);
       }

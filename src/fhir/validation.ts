@@ -5,6 +5,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { createRequire } from 'node:module';
 import { InvalidError, ValidationError, type Issue } from '../errors.js';
+import { validateViewDefinition } from '../views/runner.js';
 import { fhirSchema, isResourceType } from './schema.js';
 
 const require = createRequire(import.meta.url);
@@ -77,7 +78,7 @@ export function validateResource(value: unknown, expectedType?: string): Resourc
   if (typeof resourceType !== 'string') {
     throw new InvalidError('The resource has no resourceType', ['resourceType'], 'required');
   }
-  if (!isResourceType(resourceType)) {
+  if (!isResourceType(resourceType) && resourceType !== 'ViewDefinition') {
     throw new InvalidError(`Unknown resource type '${resourceType}'`, ['resourceType'], 'not-supported');
   }
   if (expectedType && resourceType !== expectedType) {
@@ -86,6 +87,11 @@ export function validateResource(value: unknown, expectedType?: string): Resourc
   const id = (value as { id?: unknown }).id;
   if (id !== undefined && (typeof id !== 'string' || !isValidId(id))) {
     throw new InvalidError('Resource id must be 1–64 characters of A–Z, a–z, 0–9, "-" and "."', [`${resourceType}.id`]);
+  }
+  if (resourceType === 'ViewDefinition') {
+    // Not an R4 resource: SQL on FHIR's own rules (structure, FHIRPath subset, columns, unions).
+    validateViewDefinition(value);
+    return value as Resource;
   }
   const validate = validatorFor(resourceType);
   if (!validate(value)) {

@@ -24,6 +24,8 @@ export type Interaction =
   | 'export-download'
   /** Other FHIR operations (`$everything`, `$member-match`, …). */
   | 'operation'
+  /** SQL on FHIR `$run` / `$viewdefinition-run` of a ViewDefinition. */
+  | 'view-run'
   | 'health'
   | 'metrics'
   /** Not a request: a security alert raised by the monitor, recorded in the audit trail. */
@@ -61,6 +63,7 @@ export function interactionOf(method: string, route: string | undefined): Intera
   if (path === '/metadata') return 'capabilities';
   if (path === '/.well-known/smart-configuration') return 'discovery';
   if (path.endsWith('/$export') || path.endsWith('/$davinci-data-export')) return 'export-kickoff';
+  if (path.endsWith('/$run') || path.endsWith('/$viewdefinition-run')) return 'view-run';
   if (path === '/$export-status/:job') return method === 'DELETE' ? 'export-cancel' : 'export-status';
   if (path.startsWith('/$export-file/')) return 'export-download';
   if (path.includes('/$') && !path.startsWith('/$export-')) return 'operation';

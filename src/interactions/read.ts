@@ -4,7 +4,7 @@
  * type when the client's Accept header asks for that type.
  */
 import { GoneError, InvalidError, NotFoundError } from '../errors.js';
-import { isResourceType } from '../fhir/schema.js';
+import { isStoredType } from '../fhir/schema.js';
 import { matchesAnyFilter } from '../fhir/scope-filter.js';
 import { isValidId, type Resource } from '../fhir/validation.js';
 import { negotiateFhirJson, prefersRaw } from '../http/media.js';
@@ -15,7 +15,7 @@ import type { FhirResponse, TenantContext } from './context.js';
 import { etagOf, resourceResponse } from './respond.js';
 
 export function assertType(type: string): void {
-  if (!isResourceType(type)) throw new NotFoundError(`Unknown resource type '${type}'`);
+  if (!isStoredType(type)) throw new NotFoundError(`Unknown resource type '${type}'`);
 }
 
 function assertId(type: string, id: string): void {

@@ -114,7 +114,7 @@ export async function search(ctx: TenantContext, req: SearchRequest): Promise<Fh
     extra.splice(0, extra.length, ...extra.map((f) => guardFilter(f, rule)), policyFilter(rule, types));
   }
   if (system && types.length !== resourceTypes.size) plan.used.unshift(['_type', types.join(',')]);
-  if (req.everything) extra.push({ kind: 'compartment', patient: req.everything.patient });
+  if (req.everything) extra.push({ kind: 'compartment', patients: [req.everything.patient] });
   const path = req.everything
     ? `${ctx.base}/Patient/${req.everything.patient}/$everything`
     : req.compartment

@@ -174,8 +174,9 @@ export function filterCondition(b: Binds, f: Filter, subject: Subject, base: str
     case 'policy':
       return policyConditionForTypes(b, f.rule, f.types, subject);
     case 'compartment': {
+      // One bound array whatever the number of patients: the statement keeps one prepared shape.
       const c = b.nextAlias('pc');
-      return `EXISTS (SELECT 1 FROM resource_compartment ${c} WHERE ${c}.tenant = $1 AND ${c}.type = ${subject.type} AND ${c}.id = ${subject.id} AND ${c}.patient_id = ${b.add(f.patient)})`;
+      return `EXISTS (SELECT 1 FROM resource_compartment ${c} WHERE ${c}.tenant = $1 AND ${c}.type = ${subject.type} AND ${c}.id = ${subject.id} AND ${c}.patient_id = ANY(${b.add(f.patients, 'text[]')}))`;
     }
     case 'param':
       break;

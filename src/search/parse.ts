@@ -15,8 +15,8 @@ export type Filter =
   | { kind: 'has'; name: string; source: string; ref: SearchParam; inner: Filter }
   /** OR of AND-groups (granular scope filters, compartments). */
   | { kind: 'any'; groups: Filter[][] }
-  /** In the Patient compartment of `patient` (resource_compartment; the Patient itself included). */
-  | { kind: 'compartment'; patient: string }
+  /** In the Patient compartment of one of these patients (resource_compartment, the Patient itself included, as exports use it). */
+  | { kind: 'compartment'; patients: string[] }
   /** The caller's partner access policy over resources of `types` (src/policy/conditions.ts). */
   | { kind: 'policy'; rule: PolicyRule; types: string[] };
 

@@ -1,0 +1,62 @@
+/**
+ * HTTP adapters of the view operations: `$run` at type and instance level (GET with query
+ * parameters, POST with a Parameters body), also answered under the specification's newer
+ * name `$viewdefinition-run`. The answer is streamed in the format asked for (`_format`, else
+ * the Accept header, else JSON); the first batch is computed before the status is sent, so a
+ * view that fails on the first page still answers 400 with an OperationOutcome.
+ */
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { noteResources } from '../audit/hooks.js';
+import { UnsupportedMediaTypeError } from '../errors.js';
+import type { TenantContext } from '../interactions/context.js';
+import type { OutputFormat } from './formats.js';
+import { prepareRun } from './run.js';
+import { parseRunParameters } from './run-parameters.js';
+
+type Req = FastifyRequest<{ Params: { tenant: string; id?: string }; Querystring: Record<string, string> }>;
+
+const RUN_NAMES = ['$run', '$viewdefinition-run'];
+
+/** Route paths (under the tenant's FHIR base) that answer in formats of their own, not FHIR JSON. */
+export const VIEW_RUN_ROUTES: ReadonlySet<string> = new Set(RUN_NAMES.flatMap((op) => [`/ViewDefinition/${op}`, `/ViewDefinition/:id/${op}`]));
+
+export interface ViewRouteOptions {
+  tctx: (req: Req) => TenantContext;
+}
+
+function queryPairs(req: FastifyRequest): [string, string][] {
+  const q = req.url.indexOf('?');
+  return q < 0 ? [] : [...new URLSearchParams(req.url.slice(q + 1))];
+}
+
+/** The format an Accept header prefers when `_format` is absent. */
+function acceptedFormat(accept: string | undefined): OutputFormat {
+  const a = (accept ?? '').toLowerCase();
+  if (a.includes('text/csv')) return 'csv';
+  if (a.includes('ndjson')) return 'ndjson';
+  if (a.includes('parquet')) return 'parquet';
+  return 'json';
+}
+
+export function registerViewRoutes(fhir: FastifyInstance, opts: ViewRouteOptions): void {
+  const run = async (req: Req, reply: import('fastify').FastifyReply) => {
+    if (Buffer.isBuffer(req.body)) throw new UnsupportedMediaTypeError('Send the $run parameters as a FHIR Parameters resource (application/fhir+json)');
+    const params = parseRunParameters(queryPairs(req), req.method === 'POST' ? req.body : undefined);
+    const prepared = await prepareRun(opts.tctx(req), req.params.id, params, acceptedFormat(req.headers.accept));
+    const first = await prepared.body.next();
+    async function* rest(): AsyncGenerator<Buffer> {
+      if (!first.done) yield first.value;
+      for await (const chunk of prepared.body) yield chunk;
+      noteResources(req, prepared.counts.resources);
+    }
+    const stream = Readable.from(rest(), { objectMode: false });
+    stream.on('error', (err) => req.log.warn({ err }, 'view run failed while streaming'));
+    return reply.code(200).type(prepared.contentType).header('Content-Disposition', `inline; filename="${(prepared.view.definition.name ?? 'view').replace(/[^A-Za-z0-9_.-]/g, '_')}.${prepared.format}"`).send(stream);
+  };
+  for (const op of RUN_NAMES) {
+    fhir.get(`/ViewDefinition/:id/${op}`, run);
+    fhir.post(`/ViewDefinition/:id/${op}`, run);
+    fhir.post(`/ViewDefinition/${op}`, run);
+  }
+}
