@@ -9,8 +9,8 @@
  * and a PDex `pdex-provider-group`: the organisation's NPI and TIN and the contract id as
  * identifiers, the organisation as `characteristic` (code `pdexprovidergroup`), the contract's
  * validity, and per member the coverage, the attributed provider, the attribution period and
- * the ATR change type. Members who left the plan (or died) during the contract year stay on the
- * list, `inactive` with `changeType` dropped and a `period.end`. Members opted out of Provider
+ * the ATR change type. Members who left the plan (or died) since the last plan year ended stay
+ * on the list, `inactive` with `changeType` dropped and a `period.end`. Members opted out of Provider
  * Access are left off and only counted (`members-opted-out`).
  */
 import type { Resource } from '../fhir/validation.js';
@@ -52,7 +52,8 @@ export class GroupCollector {
     const last = ctx.spans[ctx.spans.length - 1];
     const current = last.end === undefined && ctx.p.death === undefined;
     const lastDay = Math.min(last.end ?? AS_OF, ctx.p.death ?? AS_OF);
-    if (current || lastDay >= CONTRACT_START) {
+    // Those who left at the end of the previous plan year are on this year's list as dropped.
+    if (current || lastDay >= CONTRACT_START - 1) {
       let best: { org: { id: string }; count: number; last: number } | undefined;
       for (const v of ctx.visitsByOrg.values()) {
         if (v.count === 0) continue;
