@@ -93,14 +93,14 @@ describe('seed generator', () => {
     assert.deepEqual([...unresolved], []);
   });
 
-  it('meta.profile names a US Core 6.1.0, CARIN BB or ATR profile on every profiled type', () => {
+  it('meta.profile names a US Core 6.1.0, CARIN BB, ATR, PDex or HRex profile on every profiled type', () => {
     const unprofiled = new Set(['InsurancePlan', 'OrganizationAffiliation']);
     for (const r of population) {
       if (unprofiled.has(r.resourceType) || (r.resourceType === 'Group' && r.id.startsWith('cohort-'))) continue;
       assert.ok(r.meta?.profile?.length, `${r.resourceType}/${r.id} has no meta.profile`);
-      for (const p of r.meta.profile) assert.match(p, /^http:\/\/hl7\.org\/fhir\/us\/(core|carin-bb|davinci-atr)\/StructureDefinition\//);
+      for (const p of r.meta.profile) assert.match(p, /^http:\/\/hl7\.org\/fhir\/us\/(core|carin-bb|davinci-atr|davinci-pdex|davinci-hrex)\/StructureDefinition\//);
     }
-    const eobProfiles = new Set(population.filter((r) => r.resourceType === 'ExplanationOfBenefit').map((r) => r.meta.profile[0].split('/').pop().split('|')[0]));
+    const eobProfiles = new Set(population.filter((r) => r.resourceType === 'ExplanationOfBenefit' && r.use === 'claim').map((r) => r.meta.profile[0].split('/').pop().split('|')[0]));
     for (const p of ['Professional-NonClinician', 'Pharmacy', 'Oral']) assert.ok(eobProfiles.has(`C4BB-ExplanationOfBenefit-${p}`), `no ${p} EOB among ${[...eobProfiles]}`);
   });
 
@@ -145,6 +145,8 @@ describe('seed generator', () => {
   });
 
   it('claims match the record: one EOB per encounter and per fill, on the coverage in force', () => {
+    // Prior authorizations (use = preauthorization, seed-cms.test.ts) are requests, not claims:
+    // they are checked for coverage here, and bill nothing.
     const eobs = population.filter((r) => r.resourceType === 'ExplanationOfBenefit');
     const encounters = population.filter((r) => r.resourceType === 'Encounter');
     const billed = new Map<string, number>();
@@ -156,9 +158,10 @@ describe('seed generator', () => {
       const encs = new Set<string>(e.item.flatMap((i: any) => (i.encounter ?? []).map((x: any) => x.reference)));
       for (const enc of encs) billed.set(enc, (billed.get(enc) ?? 0) + 1);
     }
+    for (const e of eobs) if (e.use === 'preauthorization') assert.ok(e.item.every((i: any) => !i.encounter), `${e.id} bills an encounter`);
     for (const enc of encounters) assert.equal(billed.get(`Encounter/${enc.id}`), 1, `Encounter/${enc.id} billed ${billed.get(`Encounter/${enc.id}`) ?? 0} times`);
     const fills = population.filter((r) => r.resourceType === 'MedicationDispense');
-    const pharmacy = eobs.filter((e) => e.type.coding[0].code === 'pharmacy');
+    const pharmacy = eobs.filter((e) => e.use === 'claim' && e.type.coding[0].code === 'pharmacy');
     assert.equal(pharmacy.length, fills.length);
     const claimKeys = new Set(pharmacy.map((e) => `${e.prescription.reference}@${e.item[0].servicedDate}`));
     for (const d of fills) assert.ok(claimKeys.has(`${d.authorizingPrescription[0].reference}@${d.whenHandedOver.slice(0, 10)}`), `${d.id} has no pharmacy claim`);
@@ -167,7 +170,7 @@ describe('seed generator', () => {
   it('adjudication adds up: eligible = paid + member cost-sharing, totals = sum of lines', () => {
     const amount = (adj: any[], code: string) => adj.filter((a) => a.category.coding[0].code === code).reduce((s, a) => s + a.amount.value, 0);
     let checked = 0;
-    for (const e of population.filter((r) => r.resourceType === 'ExplanationOfBenefit')) {
+    for (const e of population.filter((r) => r.resourceType === 'ExplanationOfBenefit' && r.use === 'claim')) {
       const levels = e.item.some((i: any) => i.adjudication) ? e.item.map((i: any) => i.adjudication) : [e.adjudication];
       for (const adj of levels) {
         const eligible = amount(adj, 'eligible');

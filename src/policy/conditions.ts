@@ -24,7 +24,7 @@
  * new opt-out or a revoked consent takes effect on the next request or unit.
  */
 import { patientCompartmentTypes } from '../fhir/compartment.js';
-import { SECURITY_LABEL_SYSTEM, SENSITIVE_CODES } from '../fhir/sensitivity.js';
+import { SECURITY_LABEL_SYSTEM, SENSITIVE_LABEL_CODES as SENSITIVE_CODES } from '../fhir/sensitivity.js';
 import type { RestrictingPolicy } from './partner-policy.js';
 import { PAYER_TO_PAYER_YEARS, PRIOR_AUTH_CHANGE_YEARS, PROVIDER_ACCESS_FLOOR, SERVICE_DATE_PARAMS, yearsBefore } from './service-dates.js';
 

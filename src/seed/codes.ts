@@ -35,6 +35,8 @@ export const MEDICATIONS: Record<string, MedicationDef> = Object.fromEntries(
       ['amoxicillin', '308191', 'amoxicillin 500 MG Oral Capsule', '65862001501', false, 30, 'CAP', 'Take 1 capsule by mouth three times daily for 10 days', 9],
       ['azithromycin', '308460', 'azithromycin 250 MG Oral Tablet', '59762314001', false, 6, 'TAB', 'Take 2 tablets on day 1, then 1 tablet daily for 4 days', 11],
       ['ciprofloxacin', '197511', 'ciprofloxacin 250 MG Oral Tablet', '16714065101', false, 6, 'TAB', 'Take 1 tablet by mouth twice daily for 3 days', 8],
+      ['buprenorphineNaloxone', '1010604', 'buprenorphine 8 MG / naloxone 2 MG Sublingual Film', '00093572056', false, 30, 'EA', 'Dissolve 1 film under the tongue once daily', 180],
+      ['bictegravir', '1999667', 'bictegravir 50 MG / emtricitabine 200 MG / tenofovir alafenamide 25 MG Oral Tablet', '61958250101', true, 30, 'TAB', 'Take 1 tablet by mouth once daily', 3900],
       ['ibuprofen', '197806', 'ibuprofen 600 MG Oral Tablet', '67877032001', false, 30, 'TAB', 'Take 1 tablet by mouth every 8 hours as needed for pain, with food', 6],
     ] as const
   ).map(([key, rxnorm, display, ndc, brand, unitsPer30, unit, sig, cost30]) => [key, { key, rxnorm, display, ndc, brand, unitsPer30, unit, sig, cost30 }]),
@@ -106,6 +108,9 @@ export const CHARGES: Record<string, { display: string; charge: number; system?:
   '83036': { display: 'Hemoglobin; glycosylated (A1C)', charge: 55 },
   '80048': { display: 'Basic metabolic panel', charge: 60 },
   '36415': { display: 'Collection of venous blood by venipuncture', charge: 15 },
+  '96127': { display: 'Brief emotional/behavioral assessment, with scoring and documentation, per standardized instrument', charge: 25 },
+  '87536': { display: 'Infectious agent detection by nucleic acid (DNA or RNA); HIV-1, quantification', charge: 180 },
+  '86361': { display: 'T cells; absolute CD4 count', charge: 95 },
   '90471': { display: 'Immunization administration, one vaccine', charge: 35 },
   '45378': { display: 'Colonoscopy, flexible; diagnostic', charge: 2400 },
   '77067': { display: 'Screening mammography, bilateral', charge: 380 },

@@ -7,7 +7,9 @@
  */
 import type { Rng } from './prng.js';
 
-export type ChronicKey = 'diabetes' | 'hypertension' | 'hyperlipidemia' | 'cad' | 'heartFailure' | 'copd' | 'asthma' | 'depression' | 'ckd';
+export type ChronicKey = 'diabetes' | 'hypertension' | 'hyperlipidemia' | 'cad' | 'heartFailure' | 'copd' | 'asthma' | 'depression' | 'ckd' | SensitiveChronicKey;
+/** Conditions whose records carry sensitive-data labels (src/fhir/sensitivity.ts), besides depression. */
+export type SensitiveChronicKey = 'anxiety' | 'alcoholUse' | 'opioidUse' | 'hiv' | 'cysticFibrosis';
 export type Specialty = 'cardiology' | 'endocrinology' | 'pulmonology' | 'behavioral' | 'nephrology';
 export type AgeBand = '0-17' | '18-44' | '45-64' | '65+';
 export const AGE_BANDS: readonly AgeBand[] = ['0-17', '18-44', '45-64', '65+'];
@@ -41,7 +43,21 @@ export const CHRONIC: readonly ChronicDef[] = [
   { key: 'ckd', snomed: ['709044004', 'Chronic kidney disease (disorder)'], icd10: ['N18.9', 'Chronic kidney disease, unspecified'], prevalence: { '0-17': 0, '18-44': 0.005, '45-64': 0.03, '65+': 0.1 }, minAge: 30, specialty: 'nephrology', meds: [] },
 ];
 
-export const CHRONIC_BY_KEY = Object.fromEntries(CHRONIC.map((c) => [c.key, c])) as Record<ChronicKey, ChronicDef>;
+/**
+ * Drawn from a stream of their own (so adding them left every other draw as it was), at US
+ * prevalence: generalized anxiety, alcohol and opioid use disorder (NSDUH, diagnosed share),
+ * HIV (CDC, about 0.4% of adults), and cystic fibrosis standing in for genetic disorders
+ * (kept above its true 0.03% so a few thousand members include some).
+ */
+export const SENSITIVE_CHRONIC: readonly ChronicDef[] = [
+  { key: 'anxiety', snomed: ['21897009', 'Generalized anxiety disorder (disorder)'], icd10: ['F41.1', 'Generalized anxiety disorder'], prevalence: { '0-17': 0.03, '18-44': 0.07, '45-64': 0.055, '65+': 0.04 }, minAge: 10, specialty: 'behavioral', meds: ['sertraline'] },
+  { key: 'alcoholUse', snomed: ['7200002', 'Alcoholism (disorder)'], icd10: ['F10.20', 'Alcohol dependence, uncomplicated'], prevalence: { '0-17': 0.002, '18-44': 0.025, '45-64': 0.022, '65+': 0.01 }, minAge: 15, specialty: 'behavioral', meds: [] },
+  { key: 'opioidUse', snomed: ['75544000', 'Opioid dependence (disorder)'], icd10: ['F11.20', 'Opioid dependence, uncomplicated'], prevalence: { '0-17': 0, '18-44': 0.012, '45-64': 0.009, '65+': 0.003 }, minAge: 16, specialty: 'behavioral', meds: ['buprenorphineNaloxone'] },
+  { key: 'hiv', snomed: ['86406008', 'Human immunodeficiency virus infection (disorder)'], icd10: ['B20', 'Human immunodeficiency virus [HIV] disease'], prevalence: { '0-17': 0.0005, '18-44': 0.004, '45-64': 0.006, '65+': 0.003 }, minAge: 13, meds: ['bictegravir'] },
+  { key: 'cysticFibrosis', snomed: ['190905008', 'Cystic fibrosis (disorder)'], icd10: ['E84.9', 'Cystic fibrosis, unspecified'], prevalence: { '0-17': 0.003, '18-44': 0.003, '45-64': 0.002, '65+': 0.001 }, minAge: 0, specialty: 'pulmonology', meds: [] },
+];
+
+export const CHRONIC_BY_KEY = Object.fromEntries([...CHRONIC, ...SENSITIVE_CHRONIC].map((c) => [c.key, c])) as Record<ChronicKey, ChronicDef>;
 
 export interface ChronicCase {
   def: ChronicDef;
@@ -71,11 +87,11 @@ function multiplier(key: ChronicKey, has: Set<ChronicKey>, smoker: boolean): num
  * Chronic conditions for a person aged `age` on `refDay` (the as-of day or the day of death).
  * Onset falls between the age the disease can start and the reference day, within 20 years.
  */
-export function drawChronic(rng: Rng, age: number, birth: number, refDay: number, smoker: boolean): ChronicCase[] {
+export function drawChronic(rng: Rng, age: number, birth: number, refDay: number, smoker: boolean, defs: readonly ChronicDef[] = CHRONIC): ChronicCase[] {
   const band = ageBand(age);
   const has = new Set<ChronicKey>();
   const cases: ChronicCase[] = [];
-  for (const def of CHRONIC) {
+  for (const def of defs) {
     if (age < def.minAge) continue;
     const p = Math.min(0.95, def.prevalence[band] * multiplier(def.key, has, smoker));
     if (!rng.chance(p)) continue;
@@ -97,6 +113,8 @@ export interface AcuteDef {
   med?: string;
   /** Emergency-department problem rather than an office one. */
   emergency?: boolean;
+  /** Seen in the office only, never in the emergency department. */
+  office?: boolean;
   female?: boolean;
 }
 
@@ -113,10 +131,13 @@ export const ACUTE: readonly AcuteDef[] = [
   { key: 'chestpain', snomed: ['29857009', 'Chest pain (finding)'], icd10: ['R07.9', 'Chest pain, unspecified'], minAge: 25, maxAge: 120, weight: 10, emergency: true },
   { key: 'pneumonia', snomed: ['233604007', 'Pneumonia (disorder)'], icd10: ['J18.9', 'Pneumonia, unspecified organism'], minAge: 0, maxAge: 120, weight: 6, med: 'azithromycin', emergency: true },
   { key: 'laceration', snomed: ['283385000', 'Laceration of hand (disorder)'], icd10: ['S61.419A', 'Unspecified laceration without foreign body of unspecified hand, initial encounter'], minAge: 3, maxAge: 90, weight: 8, emergency: true },
+  // Sensitive visit reasons (labelled STD and SEX): a chlamydia infection, a prenatal visit.
+  { key: 'chlamydia', snomed: ['105629000', 'Chlamydial infection (disorder)'], icd10: ['A56.00', 'Chlamydial infection of lower genitourinary tract, unspecified'], minAge: 15, maxAge: 35, weight: 3, med: 'azithromycin', office: true },
+  { key: 'prenatal', snomed: ['72892002', 'Normal pregnancy (finding)'], icd10: ['Z34.90', 'Encounter for supervision of normal pregnancy, unspecified, unspecified trimester'], minAge: 18, maxAge: 44, weight: 6, female: true, office: true },
   { key: 'fracture', snomed: ['65966004', 'Fracture of forearm (disorder)'], icd10: ['S52.90XA', 'Unspecified fracture of unspecified forearm, initial encounter for closed fracture'], minAge: 4, maxAge: 120, weight: 4, med: 'ibuprofen', emergency: true },
 ];
 
 export function drawAcute(rng: Rng, age: number, female: boolean, emergency: boolean): AcuteDef {
-  const fits = ACUTE.filter((a) => age >= a.minAge && age <= a.maxAge && (!a.female || female) && (emergency ? true : !a.emergency));
+  const fits = ACUTE.filter((a) => age >= a.minAge && age <= a.maxAge && (!a.female || female) && (emergency ? !a.office : !a.emergency));
   return rng.weighted(fits.map((a) => [a, emergency && a.emergency ? a.weight * 3 : a.weight] as const));
 }

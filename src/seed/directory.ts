@@ -20,6 +20,8 @@ export interface ProviderOrg {
   id: string;
   name: string;
   npi: string;
+  /** Federal tax id (EIN), the TIN of the organisation's contracts with the payer. */
+  tin: string;
   kind: OrgKind;
   specialty?: Specialty;
   locationId: string;
@@ -203,10 +205,10 @@ export function buildDirectory(seed: string, members: number): Directory {
       const name = specialty ? `${place} ${SPECIALTY_NAME[specialty]}` : `${place} ${KIND_NAME[kind]}${k >= PLACE.length ? ` ${Math.floor(k / PLACE.length) + 1}` : ''}`;
       // Almost everyone is in the broad network; the select network leaves out about a quarter.
       const networks = kind === 'pharmacy' ? [0, 1] : rng.chance(0.75) ? [0, 1] : rng.chance(0.8) ? [1] : [];
-      const o: ProviderOrg = { id: `org-${pad(i + 1, 4)}`, name, npi: npi(2, npiOffset, i), kind, specialty, locationId: `loc-${pad(i + 1, 4)}`, networks, clinicians: [] };
+      const o: ProviderOrg = { id: `org-${pad(i + 1, 4)}`, name, npi: npi(2, npiOffset, i), tin: ein(npiOffset, i), kind, specialty, locationId: `loc-${pad(i + 1, 4)}`, networks, clinicians: [] };
       const addr = randomAddress(rng);
       const tel = phone(rng, addr.area);
-      resources.push(providerOrgResource(o, ein(npiOffset, i), addr, tel), locationResource(o, addr, tel));
+      resources.push(providerOrgResource(o, o.tin, addr, tel), locationResource(o, addr, tel));
       const roles: ClinicianRole[] =
         kind === 'hospital' ? ['hospitalist', 'hospitalist', 'emergency', 'emergency'] : kind === 'primary' ? ['pediatrics', ...Array<ClinicianRole>(rng.int(2, 4)).fill('primary')] : kind === 'specialty' ? [specialty!, specialty!] : kind === 'dental' ? ['dentist', 'dentist'] : [];
       for (const role of roles) {

@@ -11,6 +11,7 @@ import { type MemberContext, nextId, patientRef } from './context.js';
 import { AS_OF, isoDate, isoDateTime, yearOf } from './dates.js';
 import type { Visit } from './history.js';
 import * as obs from './observations.js';
+import { sensitiveScreenings } from './screenings.js';
 import { PROFILE, SYS, concept, coding, ref, type Json } from './vocabulary.js';
 
 export interface ClaimLine {
@@ -236,6 +237,9 @@ export function buildEncounter(ctx: MemberContext, v: Visit): EncounterRecord {
         ctx.out.push(obs.creatinine(ctx, v, id, true));
         lines.push(cptLine('80048', v.day));
       }
+      const screened = sensitiveScreenings(ctx, v, id);
+      ctx.out.push(...screened.resources);
+      for (const code of screened.cpt) lines.push(cptLine(code, v.day));
       const reason = problemRefs[0];
       if (v.specialty === 'cardiology' && ctx.rng.chance(0.5)) addProcedure(ctx, v, id, PROCEDURES.ecg, lines, reason);
       if (has('heartFailure') && v.kind === 'specialist' && ctx.rng.chance(0.3)) addProcedure(ctx, v, id, PROCEDURES.echo, lines, reason);

@@ -1,13 +1,15 @@
 /**
  * The population, as a stream: the provider directory first, then household after household
- * (each member's demographics, coverage, clinical history and claims, in that order), then the
- * Groups. Nothing but the current household and the Groups' id lists is held in memory, and
- * the output is a pure function of the seed and the member count: the same arguments give the
+ * (each member's demographics, coverage, clinical history, claims, prior authorizations and
+ * consents, in that order, then the record's sensitive-data security labels), then the Groups.
+ * Nothing but the current household and the Groups' id lists is held in memory, and the
+ * output is a pure function of the seed and the member count: the same arguments give the
  * same resources, ids included, byte for byte (`meta.lastUpdated` is the server's to add).
  */
 import type { Resource } from '../fhir/validation.js';
 import { clinicalNote, allergies, careTeamAndPlan } from './care.js';
 import { encounterClaim, pharmacyClaim } from './claims.js';
+import { memberConsents } from './consents.js';
 import { type MemberContext, drawPhysiology } from './context.js';
 import { coverageResource, householdSpans, personSpans, type CoveredSpan } from './coverage.js';
 import { AS_OF } from './dates.js';
@@ -17,7 +19,9 @@ import { GroupCollector } from './groups.js';
 import { chooseCareHome, planVisits } from './history.js';
 import { acuteCourse, chronicTherapy, type Fill } from './medications.js';
 import { assignIndex, buildHousehold, patientResource, relatedPersonResource, type Household, type Person } from './members.js';
+import { priorAuthorizations } from './prior-auth.js';
 import { Rng } from './prng.js';
+import { labelSensitive } from './sensitivity.js';
 
 export interface SeedOptions {
   /** Any string; the same seed and member count always give the same population. */
@@ -65,7 +69,10 @@ function memberResources(dir: Directory, hh: Household, p: Person, spans: Covere
   ];
   billables.sort((a, b) => a.day - b.day);
   for (const b of billables) ctx.out.push(b.rec ? encounterClaim(ctx, b.rec) : pharmacyClaim(ctx, b.fill!));
-  groups.add(ctx);
+  priorAuthorizations(ctx, records);
+  const { optedOut } = memberConsents(ctx);
+  labelSensitive(ctx.out);
+  groups.add(ctx, optedOut);
   return ctx.out;
 }
 

@@ -72,6 +72,8 @@ export function payerSystems(domain: string) {
     employerGroup: `https://${domain}/fhir/sid/employer-group`,
     plan: `https://${domain}/fhir/sid/plan-id`,
     document: `https://${domain}/fhir/sid/document-id`,
+    priorAuth: `https://${domain}/fhir/sid/prior-auth-id`,
+    contract: `https://${domain}/fhir/sid/provider-contract-id`,
   };
 }
 export type PayerSystems = ReturnType<typeof payerSystems>;

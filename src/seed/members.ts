@@ -5,7 +5,7 @@
  * each dependant gets a RelatedPerson for the subscriber who holds the policy.
  */
 import type { Resource } from '../fhir/validation.js';
-import { drawChronic, type ChronicCase } from './conditions.js';
+import { SENSITIVE_CHRONIC, drawChronic, type ChronicCase } from './conditions.js';
 import { AS_OF, HISTORY_START, ageOn, isoDate, isoDateTime } from './dates.js';
 import {
   drawLanguage, drawRaceEthnicity, ethnicityExtension, familyName, fhirAddress, givenName, middleInitial, phone, randomAddress, raceExtension,
@@ -84,7 +84,10 @@ function makePerson(hh: Household, position: number, relationship: Relationship,
   const death = drawDeath(rng, birth);
   const smoking = drawSmoking(rng, age);
   const refDay = death ?? AS_OF;
-  const chronic = drawChronic(rng, ageOn(birth, refDay), birth, refDay, smoking !== 'never');
+  const ageThen = ageOn(birth, refDay);
+  const chronic = drawChronic(rng, ageThen, birth, refDay, smoking !== 'never');
+  // A stream of their own: adding these conditions changed no other draw of the person.
+  chronic.push(...drawChronic(rng.fork('sensitive'), ageThen, birth, refDay, smoking !== 'never', SENSITIVE_CHRONIC));
   return {
     index: -1, id: '', position, relationship, sex, birth, death, smoking, chronic,
     given: givenName(rng, sex), middle: middleInitial(rng), family,

@@ -18,7 +18,7 @@ function quantity(value: number, unit: string, code: string): Json {
   return { value, unit, system: SYS.ucum, code };
 }
 
-function base(ctx: MemberContext, v: Visit, encounterId: string, profile: readonly string[], category: Json[], code: Json, minute: number): Resource {
+export function base(ctx: MemberContext, v: Visit, encounterId: string, profile: readonly string[], category: Json[], code: Json, minute: number): Resource {
   return {
     resourceType: 'Observation',
     id: nextId(ctx, 'obs'),
@@ -94,7 +94,7 @@ export function pulseOximetry(ctx: MemberContext, v: Visit, enc: string, low: bo
   return o;
 }
 
-function lab(ctx: MemberContext, v: Visit, enc: string, loinc: string, display: string, value: Json): Resource {
+export function lab(ctx: MemberContext, v: Visit, enc: string, loinc: string, display: string, value: Json): Resource {
   const o = base(ctx, v, enc, PROFILE.lab, LAB_CATEGORY, concept(SYS.loinc, loinc, display), v.minute + 20);
   o.issued = isoDateTime(v.day, Math.min(v.minute + 240, 23 * 60));
   o.valueQuantity = value;

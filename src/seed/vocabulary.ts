@@ -66,11 +66,21 @@ export const SYS = {
   formatCode: 'http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode',
   insurancePlanType: 'http://terminology.hl7.org/CodeSystem/insurance-plan-type',
   groupCharacteristic: 'http://hl7.org/fhir/us/davinci-atr/CodeSystem/atr-characteristic',
+  pdexMemberAttribution: 'http://hl7.org/fhir/us/davinci-pdex/CodeSystem/PdexMemberAttributionCS',
+  pdexConsentPurpose: 'http://hl7.org/fhir/us/davinci-pdex/CodeSystem/pdex-consent-api-purpose',
+  pdexAdjudicationDiscriminator: 'http://hl7.org/fhir/us/davinci-pdex/CodeSystem/PDexAdjudicationDiscriminator',
+  x12ReviewAction: 'https://codesystem.x12.org/005010/306',
+  x12ServiceType: 'https://x12.org/codes/service-type-codes',
+  consentScope: 'http://terminology.hl7.org/CodeSystem/consentscope',
+  consentAction: 'http://terminology.hl7.org/CodeSystem/consentaction',
+  consentPolicy: 'http://terminology.hl7.org/CodeSystem/consentpolicycodes',
 } as const;
 
 const US_CORE = 'http://hl7.org/fhir/us/core/StructureDefinition/';
 const C4BB = 'http://hl7.org/fhir/us/carin-bb/StructureDefinition/';
 const ATR = 'http://hl7.org/fhir/us/davinci-atr/StructureDefinition/';
+const PDEX = 'http://hl7.org/fhir/us/davinci-pdex/StructureDefinition/';
+const PAS = 'http://hl7.org/fhir/us/davinci-pas/StructureDefinition/';
 
 /** Profile canonicals, versioned as the server claims them (US Core 6.1.0, CARIN BB 2.1.0). */
 export const PROFILE = {
@@ -86,6 +96,7 @@ export const PROFILE = {
   conditionProblem: [`${US_CORE}us-core-condition-problems-health-concerns|6.1.0`],
   conditionEncounter: [`${US_CORE}us-core-condition-encounter-diagnosis|6.1.0`],
   lab: [`${US_CORE}us-core-observation-lab|6.1.0`],
+  screening: [`${US_CORE}us-core-observation-screening-assessment|6.1.0`],
   smoking: [`${US_CORE}us-core-smokingstatus|6.1.0`],
   bloodPressure: [`${US_CORE}us-core-blood-pressure|6.1.0`],
   bodyWeight: [`${US_CORE}us-core-body-weight|6.1.0`],
@@ -111,6 +122,27 @@ export const PROFILE = {
   eobPharmacy: [`${C4BB}C4BB-ExplanationOfBenefit-Pharmacy|2.1.0`],
   eobOral: [`${C4BB}C4BB-ExplanationOfBenefit-Oral|2.1.0`],
   atrGroup: [`${ATR}atr-group`],
+  pdexProviderGroup: [`${ATR}atr-group`, `${PDEX}pdex-provider-group`],
+  pdexPriorAuth: [`${PDEX}pdex-priorauthorization`],
+  pdexProviderConsent: [`${PDEX}pdex-provider-consent`],
+  hrexConsent: ['http://hl7.org/fhir/us/davinci-hrex/StructureDefinition/hrex-consent'],
+} as const;
+
+/** PDex 2.1.0 extensions (and the PAS ones its prior-authorization profile uses). */
+export const PDEX_EXT = {
+  membersOptedOut: `${PDEX}base-ext-members-opted-out`,
+  reviewAction: `${PDEX}extension-reviewAction`,
+  reviewActionCode: `${PDEX}extension-reviewActionCode`,
+  whenAdjudicated: `${PDEX}base-ext-when-adjudicated`,
+  levelOfService: `${PDEX}extension-levelOfServiceCode`,
+  itemPreAuthIssueDate: `${PAS}extension-itemPreAuthIssueDate`,
+  itemPreAuthPeriod: `${PAS}extension-itemPreAuthPeriod`,
+} as const;
+
+/** HRex Consent policies: everything except sensitive data, or everything. */
+export const HREX_POLICY = {
+  regular: 'http://hl7.org/fhir/us/davinci-hrex/StructureDefinition-hrex-consent.html#regular',
+  sensitive: 'http://hl7.org/fhir/us/davinci-hrex/StructureDefinition-hrex-consent.html#sensitive',
 } as const;
 
 export const ATR_EXT = {

@@ -66,11 +66,12 @@ export function measure(resources: Iterable<Resource>): PopulationStats {
       seenProblem.add(`${who}|${code}`);
       const m = s.prevalence[bandOf.get(who)!];
       m.set(code, (m.get(code) ?? 0) + 1);
-    } else if (r.resourceType === 'ExplanationOfBenefit') {
+    } else if (r.resourceType === 'ExplanationOfBenefit' && r.use === 'claim') {
       const t = r.subType ? `${r.type.coding[0].code}/${r.subType.coding[0].code}` : r.type.coding[0].code;
       s.eobTypes.set(t, (s.eobTypes.get(t) ?? 0) + 1);
     } else if (r.resourceType === 'Group' && r.id.startsWith('attribution-')) {
-      s.attributed += r.member?.length ?? 0;
+      // Members in force on the list (dropped ones stay, inactive, with an end date).
+      s.attributed += (r.member ?? []).filter((m: any) => !m.inactive).length;
     }
   }
   for (const list of periods.values()) {
