@@ -7,7 +7,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
-import { addClient, getClient } from '../auth/clients.js';
+import { addClient, getClient, type NewClient } from '../auth/clients.js';
+import { NPI_SYSTEM } from '../fhir/partner-index.js';
 import type { Config } from '../config.js';
 import { fhirBase, tokenUrl } from '../http/urls.js';
 import { seedTenant } from '../seed/load.js';
@@ -38,6 +39,32 @@ async function demoGroup(pool: pg.Pool): Promise<string | undefined> {
   return rows[0]?.id;
 }
 
+/** A demo client with its own key pair under DATA_DIR/<folder>, created once and reused. */
+async function demoClient(pool: pg.Pool, config: Config, folder: string, name: string, extra: Pick<NewClient, 'scope' | 'policy' | 'organization'>): Promise<DemoClient> {
+  const dir = path.join(config.dataDir, folder);
+  const infoFile = path.join(dir, 'client.json');
+  let info = JSON.parse(await fs.readFile(infoFile, 'utf8').catch(() => 'null')) as DemoClient | null;
+  if (!info || !(await getClient(pool, DEMO_TENANT, info.client_id))) {
+    const keys = await generateClientKeys('ES384', dir);
+    const jwks = JSON.parse(await fs.readFile(keys.jwksFile, 'utf8'));
+    const { client_id } = await addClient(pool, { tenant: DEMO_TENANT, name, jwks, ...extra });
+    info = { client_id, private_key: keys.privateKeyFile };
+    await fs.writeFile(infoFile, JSON.stringify(info, null, 2) + '\n');
+  }
+  return info;
+}
+
+/** The largest attribution list of the demo plan, with the NPI of the provider it belongs to. */
+async function demoAttributionList(pool: pg.Pool): Promise<{ group: string; npi: string } | undefined> {
+  const { rows } = await pool.query<{ group_id: string; org_value: string }>(
+    `SELECT g.group_id, g.org_value FROM partner_group g
+      WHERE g.tenant = $1 AND g.kind = 'attribution' AND g.org_system = $2 AND g.usable
+      ORDER BY (SELECT count(*) FROM partner_group_member m WHERE m.tenant = g.tenant AND m.group_id = g.group_id) DESC, g.group_id LIMIT 1`,
+    [DEMO_TENANT, NPI_SYSTEM],
+  );
+  return rows[0] && { group: rows[0].group_id, npi: rows[0].org_value };
+}
+
 export async function ensureDemo(pool: pg.Pool, config: Config, log: (msg: string) => void = () => {}): Promise<string> {
   await addTenant(pool, DEMO_TENANT);
   // Seeded once: a second start finds the members and is ready in seconds.
@@ -51,16 +78,12 @@ export async function ensureDemo(pool: pg.Pool, config: Config, log: (msg: strin
   // The analytics views of views/ (SQL on FHIR), ready for $run and $viewdefinition-export.
   const views = await loadShippedViews(pool, DEMO_TENANT);
   if (views) log(`loaded ${views} ViewDefinition(s) from views/`);
-  const dir = path.join(config.dataDir, 'demo-client');
-  const infoFile = path.join(dir, 'client.json');
-  let info = JSON.parse(await fs.readFile(infoFile, 'utf8').catch(() => 'null')) as DemoClient | null;
-  if (!info || !(await getClient(pool, DEMO_TENANT, info.client_id))) {
-    const keys = await generateClientKeys('ES384', dir);
-    const jwks = JSON.parse(await fs.readFile(keys.jwksFile, 'utf8'));
-    const { client_id } = await addClient(pool, { tenant: DEMO_TENANT, name: 'demo client', jwks, scope: DEMO_SCOPE });
-    info = { client_id, private_key: keys.privateKeyFile };
-    await fs.writeFile(infoFile, JSON.stringify(info, null, 2) + '\n');
-  }
+  const info = await demoClient(pool, config, 'demo-client', 'demo client', { scope: DEMO_SCOPE });
+  // A provider organisation under the Provider Access policy (CMS-0057-F), acting for the NPI of an attribution list.
+  const list = await demoAttributionList(pool);
+  const provider = list
+    ? await demoClient(pool, config, 'demo-provider', 'demo provider (Provider Access)', { scope: 'system/*.rs', policy: 'provider-access', organization: { system: NPI_SYSTEM, value: list.npi } })
+    : undefined;
   const base = fhirBase(config.publicUrl, DEMO_TENANT);
   const token = tokenUrl(config.publicUrl, DEMO_TENANT);
   return [
@@ -83,5 +106,16 @@ export async function ensureDemo(pool: pg.Pool, config: Config, log: (msg: strin
     'Export a population (Bulk Data) into ./demo-export:',
     `  ${exportCommand(config, info, await demoGroup(pool))}`,
     '',
+    ...(provider && list
+      ? [
+          `Provider Access (CMS-0057-F): client ${provider.client_id} acts for NPI ${list.npi}; it sees only its attributed,`,
+          'not opted-out members, data from 2016 on, claims without money (README "CMS interoperability"):',
+          `  PTOKEN=$(npx payer-fhir token --token-url ${token} --client-id ${provider.client_id} --key ${provider.private_key} --scope "system/*.rs")`,
+          `  curl -s -H "Authorization: Bearer $PTOKEN" "${base}/Group?_summary=true"          # its attribution list: ${list.group}`,
+          `  curl -si -H "Authorization: Bearer $PTOKEN" -H "Accept: application/fhir+json" -H "Prefer: respond-async" \\`,
+          `       "${base}/Group/${list.group}/$davinci-data-export?exportType=hl7.fhir.us.davinci-pdex%23provider-download"   # then poll Content-Location`,
+          '',
+        ]
+      : []),
   ].join('\n');
 }
