@@ -107,8 +107,9 @@ function labelledSql(b: BindSink, type: string, s: PolicySubject): string {
 
 /** Which members' data the resource is: the condition that one of them is allowed. */
 function memberCondition(b: BindSink, rule: PolicyRule, type: string, s: PolicySubject): string {
-  const labelled = rule.policy.kind === 'payer-to-payer' ? labelledSql(b, type, s) : undefined;
-  if (type === 'Patient') return `(${memberAllowed(b, rule, s.id, labelled)})`;
+  // Built only where used: an unused bind parameter has no type PostgreSQL can infer.
+  const labelled = () => (rule.policy.kind === 'payer-to-payer' ? labelledSql(b, type, s) : undefined);
+  if (type === 'Patient') return `(${memberAllowed(b, rule, s.id, labelled())})`;
   if (type === 'Group') {
     const g = b.nextAlias('og');
     const kind = rule.policy.kind === 'provider-access' ? 'attribution' : 'match';
@@ -125,12 +126,12 @@ function memberCondition(b: BindSink, rule: PolicyRule, type: string, s: PolicyS
   if (type === 'Device') {
     const r = b.nextAlias('dv');
     return `EXISTS (SELECT 1 FROM search_reference ${r} WHERE ${r}.tenant = $1 AND ${r}.type = 'Device' AND ${r}.id = ${s.id} AND ${r}.param = 'patient'
-      AND ${r}.target_type = 'Patient' AND ${memberAllowed(b, rule, `${r}.target_id`, labelled)})`;
+      AND ${r}.target_type = 'Patient' AND ${memberAllowed(b, rule, `${r}.target_id`, labelled())})`;
   }
   if (inCompartment(type)) {
     const c = b.nextAlias('cm');
     return `EXISTS (SELECT 1 FROM resource_compartment ${c} WHERE ${c}.tenant = $1 AND ${c}.type = ${b.add(type)} AND ${c}.id = ${s.id}
-      AND ${memberAllowed(b, rule, `${c}.patient_id`, labelled)})`;
+      AND ${memberAllowed(b, rule, `${c}.patient_id`, labelled())})`;
   }
   return OPEN_TYPES.has(type) ? 'TRUE' : 'FALSE';
 }

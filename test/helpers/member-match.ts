@@ -4,9 +4,8 @@
  * real tokens registered under a policy.
  */
 import type pg from 'pg';
-import { addClient } from '../../src/auth/clients.js';
 import type { Organization, PolicyKind } from '../../src/policy/partner-policy.js';
-import { makeKeyPair, requestToken, signAssertion, tokenUrlFor } from './auth.js';
+import { tokenFor } from './auth.js';
 import { http } from './http.js';
 
 type Json = Record<string, any>;
@@ -29,17 +28,7 @@ export interface Member {
 
 /** Registers a client under a policy and returns a real access token for it. */
 export async function partnerToken(pool: pg.Pool, origin: string, tenant: string, policy: PolicyKind, organization?: Organization, scope = 'system/*.rs'): Promise<{ token: string; clientId: string }> {
-  const key = await makeKeyPair('ES384');
-  const { client_id } = await addClient(pool, { tenant, name: `${policy} test`, jwks: { keys: [key.publicJwk] }, scope, policy, organization });
-  const url = tokenUrlFor(origin, tenant);
-  const res = await requestToken(url, {
-    grant_type: 'client_credentials',
-    scope,
-    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
-    client_assertion: await signAssertion(key, client_id, url),
-  });
-  if (res.status !== 200) throw new Error(`token request failed: ${res.status} ${JSON.stringify(res.json)}`);
-  return { token: res.json.access_token, clientId: client_id };
+  return tokenFor(pool, origin, tenant, scope, { policy, organization });
 }
 
 async function put(base: string, resource: Json): Promise<void> {
