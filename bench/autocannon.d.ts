@@ -12,7 +12,9 @@ declare module 'autocannon' {
     path: string;
     headers?: Record<string, string>;
     body?: string;
+    /** Called before each request is sent: returns the request to send (e.g. with a body of its own). */
+    setupRequest?: (req: Request) => Request;
   }
-  function autocannon(opts: { url: string; connections?: number; duration?: number; headers?: Record<string, string>; requests?: Request[] }): Promise<Result>;
+  function autocannon(opts: { url: string; connections?: number; duration?: number; method?: string; headers?: Record<string, string>; requests?: Partial<Request>[] }): Promise<Result>;
   export default autocannon;
 }

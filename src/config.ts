@@ -51,6 +51,15 @@ export interface Config {
   audit: AuditConfig;
   limits: LimitsConfig;
   alerts: AlertsConfig;
+  memberMatch: MemberMatchConfig;
+}
+
+/** Payer-to-Payer member matching (README: "CMS interoperability — operations"). */
+export interface MemberMatchConfig {
+  /** Failed `$member-match` requests a client may make per UTC hour; beyond, 429 until the hour ends. */
+  failuresPerHour: number;
+  /** Most MemberBundle parameters one `$bulk-member-match` request may carry. */
+  bulkMaxMembers: number;
 }
 
 /** Security monitoring rules (README: "Security alerts"). */
@@ -71,6 +80,8 @@ export interface AlertsConfig {
   baselineDays: number;
   /** Alerts are POSTed here as JSON when set. */
   webhookUrl: string | undefined;
+  /** Failed member matches of one client within the current hour that raise an alert (MEMBER_MATCH_FAILURES_PER_HOUR). */
+  memberMatchFailures: number;
 }
 
 /** The audit trail (README: "Audit trail"). */
@@ -198,6 +209,7 @@ function int(name: string, fallback: number, env: NodeJS.ProcessEnv): number {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
   const port = int('PORT', 8080, env);
   const tlsFiles = tls(env);
+  const matchFailures = Math.max(1, int('MEMBER_MATCH_FAILURES_PER_HOUR', 20, env));
   const publicUrl = (env.PUBLIC_URL ?? `${tlsFiles ? 'https' : 'http'}://localhost:${port}`).replace(/\/+$/, '');
   try {
     new URL(publicUrl);
@@ -283,6 +295,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       volumeMinRequests: Math.max(1, int('ALERT_VOLUME_MIN_REQUESTS', 1000, env)),
       baselineDays: Math.max(1, int('ALERT_BASELINE_DAYS', 7, env)),
       webhookUrl: env.ALERT_WEBHOOK_URL || undefined,
+      memberMatchFailures: matchFailures,
+    },
+    memberMatch: {
+      failuresPerHour: matchFailures,
+      bulkMaxMembers: Math.max(1, int('BULK_MEMBER_MATCH_MAX_MEMBERS', 5000, env)),
     },
   };
   return { ...base, ...overrides };

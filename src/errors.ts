@@ -41,6 +41,8 @@ export class FhirError extends Error {
   readonly issues: Issue[];
   /** Extra response headers, e.g. Retry-After. */
   readonly headers: Record<string, string>;
+  /** What the audit record's detail says, when it should say more than the client is told. */
+  auditDetail?: string;
 
   constructor(status: number, issues: Issue[], headers: Record<string, string> = {}) {
     super(issues.map((i) => i.diagnostics).join('; '));
@@ -65,6 +67,17 @@ export class InvalidError extends FhirError {
 export class ValidationError extends FhirError {
   constructor(issues: Issue[]) {
     super(400, issues);
+  }
+}
+
+/**
+ * 422: well formed, but cannot be acted on — HRex `$member-match` with no unique match or a
+ * consent that cannot be honoured. `auditDetail` says why in the audit trail only.
+ */
+export class UnprocessableError extends FhirError {
+  constructor(diagnostics: string, auditDetail?: string) {
+    super(422, one(422, 'processing', diagnostics));
+    this.auditDetail = auditDetail;
   }
 }
 

@@ -50,6 +50,8 @@ import { registerSecurityHeaders } from './http/security-headers.js';
 import { ServerMetrics } from './metrics/metrics.js';
 import { registerViewRoutes, VIEW_RUN_ROUTES } from './views/routes.js';
 import { registerMetrics } from './metrics/routes.js';
+import { MatchWorkers } from './operations/bulk-match-runner.js';
+import { registerOperationRoutes } from './operations/routes.js';
 
 const JSON_BODY_TYPES = ['application/fhir+json', 'application/json', 'application/json+fhir'];
 
@@ -174,6 +176,10 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
     : undefined;
   workers?.start();
   app.addHook('onClose', async () => workers?.stop());
+  // `$bulk-member-match` jobs run wherever export workers do (serve with workers, and `worker`).
+  const matchWorkers = workerCount > 0 ? new MatchWorkers({ pool, config, log: app.log }) : undefined;
+  matchWorkers?.start();
+  app.addHook('onClose', async () => matchWorkers?.stop());
 
   const audit = config.audit.enabled
     ? new AuditLog(pool, { flushMs: config.audit.flushMs, maxBuffered: config.audit.maxBuffered, retentionDays: config.audit.retentionDays, log: app.log })
@@ -285,6 +291,7 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
       fhir.get('/AuditEvent/:id', async (req: Req, reply) => sendFhir(reply, await readAuditEvent(tctx(req), req.params.id)));
       registerBulkRoutes(fhir, { tctx: tctx as never, storage, onQueued: () => workers?.poke() });
       registerViewRoutes(fhir, { tctx: tctx as never });
+      registerOperationRoutes(fhir, { tctx: tctx as never, onQueued: () => matchWorkers?.poke() });
       fhir.get('/_history', async (req: Req, reply) => sendFhir(reply, await history(tctx(req), {}, req.query as HistoryParams)));
       fhir.post('/', async (req: Req, reply) => {
         if (nonJsonBody(req)) throw new UnsupportedMediaTypeError('Send the Bundle as application/fhir+json');

@@ -12,7 +12,10 @@
  *   over the baseline days, read from the hourly counts in audit_usage (clients with less than
  *   a day of history have no baseline yet);
  * - new-address: a successful request from an address the client has never used before
- *   (a client's first address is not an anomaly).
+ *   (a client's first address is not an anomaly);
+ * - member-match-failures: a client's failed `$member-match` requests within the current hour
+ *   reached MEMBER_MATCH_FAILURES_PER_HOUR (it is being throttled: someone may be probing for
+ *   members), read from the per-hour counts the throttle keeps; raised once per client per hour.
  * A counting rule does not fire again for the same subject within one window. The volume and
  * new-address rules read per-minute counts (audit_minute, so their window is counted in whole
  * minutes), the failure rules only failed requests: no rule scans the trail's busy traffic.
@@ -23,8 +26,9 @@ import type { AlertsConfig } from '../config.js';
 import type { AuditLog } from './log.js';
 import { AUTH_FAILURE_SQL, SYSTEM_TENANT } from './record.js';
 import { trimMinuteCounts } from './usage.js';
+import { clientsOverFailureThreshold, trimFailureCounts } from '../store/member-matches.js';
 
-export type AlertRule = 'auth-failures' | 'scope-denials' | 'volume' | 'new-address';
+export type AlertRule = 'auth-failures' | 'scope-denials' | 'volume' | 'new-address' | 'member-match-failures';
 
 export interface Alert {
   tenant: string;
@@ -78,8 +82,12 @@ export class AlertMonitor {
       // Each rule reads a few rows through an index; parallel workers would cost more to start.
       await client.query('SET max_parallel_workers_per_gather = 0');
       try {
-        const found = [...(await this.authFailures(client)), ...(await this.scopeDenials(client)), ...(await this.volume(client)), ...(await this.newAddresses(client))];
+        const found = [
+          ...(await this.authFailures(client)), ...(await this.scopeDenials(client)), ...(await this.volume(client)), ...(await this.newAddresses(client)),
+          ...(await this.memberMatchFailures(client)),
+        ];
         await trimMinuteCounts(client);
+        await trimFailureCounts(client, new Date());
         const raised: Alert[] = [];
         for (const a of found) if (await this.store(client, a)) raised.push(a);
         for (const a of raised) await this.announce(a);
@@ -213,7 +221,19 @@ export class AlertMonitor {
     }));
   }
 
-  /** Stores an alert unless the same rule fired for the same subject within the window. */
+  private async memberMatchFailures(db: pg.PoolClient): Promise<Alert[]> {
+    const n = this.config.memberMatchFailures;
+    return (await clientsOverFailureThreshold(db, n, new Date())).map((r) => ({
+      tenant: r.tenant,
+      rule: 'member-match-failures' as const,
+      clientId: r.clientId,
+      sourceIp: null,
+      summary: `${r.failures} failed member matches by client ${r.clientId} within the hour (threshold ${n}); further matches are refused until the hour ends`,
+      details: { failures: r.failures, threshold: n },
+    }));
+  }
+
+  /** Stores an alert unless the same rule fired for the same subject within the window (an hour for member-match failures, counted per hour). */
   private async store(db: pg.PoolClient, a: Alert): Promise<boolean> {
     const { rowCount } = await db.query(
       `INSERT INTO security_alert (tenant, rule, client_id, source_ip, summary, details)
@@ -221,7 +241,7 @@ export class AlertMonitor {
         WHERE $2 = 'new-address' OR NOT EXISTS (
           SELECT 1 FROM security_alert WHERE tenant = $1 AND rule = $2 AND client_id IS NOT DISTINCT FROM $3 AND source_ip IS NOT DISTINCT FROM $4
              AND raised_at > now() - make_interval(secs => $7))`,
-      [a.tenant, a.rule, a.clientId, a.sourceIp, a.summary, JSON.stringify(a.details), this.config.windowSeconds],
+      [a.tenant, a.rule, a.clientId, a.sourceIp, a.summary, JSON.stringify(a.details), a.rule === 'member-match-failures' ? Math.max(3600, this.config.windowSeconds) : this.config.windowSeconds],
     );
     return rowCount === 1;
   }

@@ -26,13 +26,19 @@ const RESTFUL_CODE: Partial<Record<Interaction, string>> = {
   'export-cancel': 'operation',
   'export-download': 'operation',
   'view-run': 'operation',
+  'member-match': 'operation',
+  'bulk-member-match': 'operation',
+  'bulk-member-match-status': 'operation',
+  'bulk-member-match-cancel': 'operation',
+  'attribution-change': 'operation',
 };
 
 /** The AuditEvent.action (C/R/U/D/E) of each interaction. */
 function action(i: Interaction): string {
   if (i === 'create') return 'C';
   if (i === 'update') return 'U';
-  if (i === 'delete' || i === 'export-cancel') return 'D';
+  if (i === 'delete' || i === 'export-cancel' || i === 'bulk-member-match-cancel') return 'D';
+  if (i === 'attribution-change') return 'U';
   if (i === 'read' || i === 'vread' || i === 'history' || i === 'search' || i === 'capabilities' || i === 'discovery' || i === 'export-download') return 'R';
   return 'E';
 }

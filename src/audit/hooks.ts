@@ -19,6 +19,9 @@ export interface AuditNote {
   clientId?: string;
   resources?: number;
   jobId?: string;
+  /** The resource an operation acted on, when the route does not name it (e.g. the member `$member-match` matched). */
+  resourceType?: string;
+  resourceId?: string;
   detail?: string;
   bytes: number;
   /** The body is a stream: recorded when sending has finished. */
@@ -47,6 +50,18 @@ export function noteTenant(req: FastifyRequest, tenant: string): void {
 
 export function noteClient(req: FastifyRequest, clientId: string | undefined): void {
   if (req.audit && clientId) req.audit.clientId = clientId.slice(0, 200);
+}
+
+/** Names the resource an operation acted on (the route's own type and id otherwise). */
+export function noteEntity(req: FastifyRequest, type: string, id: string | undefined): void {
+  if (!req.audit) return;
+  req.audit.resourceType = type;
+  req.audit.resourceId = id;
+}
+
+/** Names the job a request started or asked about (when its id is not in the route). */
+export function noteJob(req: FastifyRequest, jobId: string): void {
+  if (req.audit) req.audit.jobId = jobId;
 }
 
 export function noteResources(req: FastifyRequest, n: number): void {
@@ -112,8 +127,8 @@ function record(log: AuditLog, req: FastifyRequest, reply: FastifyReply, note: A
   if (NOT_AUDITED.has(interaction)) return;
   const params = (req.params ?? {}) as Record<string, string | undefined>;
   const q = req.url.indexOf('?');
-  let resourceType: string | undefined = params.type;
-  let resourceId: string | undefined = params.id;
+  let resourceType: string | undefined = note.resourceType ?? params.type;
+  let resourceId: string | undefined = note.resourceId ?? params.id;
   if (interaction === 'export-kickoff' && req.routeOptions.url?.endsWith('/Group/:id/$export')) resourceType = 'Group';
   if (interaction === 'view-run') resourceType = 'ViewDefinition';
   if (interaction.startsWith('export-') && interaction !== 'export-kickoff') resourceType = resourceId = undefined;

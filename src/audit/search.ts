@@ -111,7 +111,10 @@ function restfulToOurs(code: string): string[] {
     batch: ['batch'],
     transaction: ['batch'],
     capabilities: ['capabilities'],
-    operation: ['export-kickoff', 'export-status', 'export-cancel', 'export-download'],
+    operation: [
+      'export-kickoff', 'export-status', 'export-cancel', 'export-download',
+      'member-match', 'bulk-member-match', 'bulk-member-match-status', 'bulk-member-match-cancel', 'attribution-change',
+    ],
   };
   return map[code] ?? [];
 }

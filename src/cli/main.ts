@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { registerAlerts } from './alerts.js';
 import { registerAudit } from './audit.js';
 import { registerClients } from './clients.js';
+import { registerConsent } from './consent.js';
 import { registerExport } from './export.js';
 import { registerImport } from './import.js';
 import { registerKeys } from './keys.js';
@@ -35,6 +36,7 @@ export async function main(argv: string[]): Promise<void> {
   registerReindex(program);
   registerAudit(program);
   registerAlerts(program);
+  registerConsent(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -1,5 +1,5 @@
 /**
- * `payer-fhir worker`: export workers without the API. Any number of them (and of `serve`
+ * `payer-fhir worker`: export workers (and the `$bulk-member-match` job loop) without the API. Any number of them (and of `serve`
  * processes) share the jobs through PostgreSQL; SIGTERM/SIGINT hand unfinished units back
  * so another worker takes them at once.
  */
@@ -12,6 +12,7 @@ import { securityHeaders } from '../http/security-headers.js';
 import { fhirBase } from '../http/urls.js';
 import { startMetricsListener, type MetricsListener } from '../metrics/listener.js';
 import { ServerMetrics } from '../metrics/metrics.js';
+import { MatchWorkers } from '../operations/bulk-match-runner.js';
 import { openDatabase } from '../store/database.js';
 
 export function registerWorker(program: Command): void {
@@ -35,6 +36,8 @@ export function registerWorker(program: Command): void {
         log,
         onUnitCompleted: (out) => metrics.unitCompleted(out),
       });
+      // `$bulk-member-match` jobs share the same processes.
+      const matchWorkers = new MatchWorkers({ pool: db.pool, config, log });
       let metricsListener: MetricsListener | undefined;
       if (config.metrics.port !== undefined) {
         try {
@@ -51,6 +54,7 @@ export function registerWorker(program: Command): void {
         stopping = true;
         log.info({ signal }, 'worker stopping: handing back unfinished units');
         await workers.stop();
+        await matchWorkers.stop();
         await metricsListener?.close();
         await db.close();
         process.exit(0);
@@ -58,6 +62,7 @@ export function registerWorker(program: Command): void {
       process.on('SIGTERM', () => void stop('SIGTERM'));
       process.on('SIGINT', () => void stop('SIGINT'));
       workers.start();
+      matchWorkers.start();
       log.info({ owner: workers.owner, concurrency, storage: config.export.storage.split('?')[0] }, 'payer-fhir export worker ready');
     });
 }

@@ -26,6 +26,14 @@ export type Interaction =
   | 'operation'
   /** SQL on FHIR `$run` / `$viewdefinition-run` of a ViewDefinition. */
   | 'view-run'
+  /** HRex `Patient/$member-match`. */
+  | 'member-match'
+  /** PDex `Group/$bulk-member-match` kick-off, its status polls and its cancellation. */
+  | 'bulk-member-match'
+  | 'bulk-member-match-status'
+  | 'bulk-member-match-cancel'
+  /** ATR `Group/[id]/$member-add`, `$member-remove`, `$confirm-attribution-list`. */
+  | 'attribution-change'
   | 'health'
   | 'metrics'
   /** Not a request: a security alert raised by the monitor, recorded in the audit trail. */
@@ -48,6 +56,7 @@ export function requestInteraction(req: FastifyRequest): Interaction {
 }
 
 const TENANT_PREFIX = `${FHIR_BASE_PATH}/:tenant`;
+const ATTRIBUTION_OPERATIONS = new Set(['/Group/:id/$member-add', '/Group/:id/$member-remove', '/Group/:id/$confirm-attribution-list']);
 
 /**
  * @param method the HTTP method
@@ -66,6 +75,10 @@ export function interactionOf(method: string, route: string | undefined): Intera
   if (path.endsWith('/$run') || path.endsWith('/$viewdefinition-run')) return 'view-run';
   if (path === '/$export-status/:job') return method === 'DELETE' ? 'export-cancel' : 'export-status';
   if (path.startsWith('/$export-file/')) return 'export-download';
+  if (path === '/Patient/$member-match') return 'member-match';
+  if (path === '/Group/$bulk-member-match') return 'bulk-member-match';
+  if (path === '/$bulk-member-match-status/:job') return method === 'DELETE' ? 'bulk-member-match-cancel' : 'bulk-member-match-status';
+  if (ATTRIBUTION_OPERATIONS.has(path)) return 'attribution-change';
   if (path.includes('/$') && !path.startsWith('/$export-')) return 'operation';
   if (path.endsWith('/_history/:vid')) return 'vread';
   if (path.endsWith('_history')) return 'history';

@@ -57,7 +57,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: unk
   const { error, unexpected } = toFhirError(err);
   if (unexpected) request.log.error({ err }, 'unexpected error');
   else if (error.status >= 500) request.log.warn({ err }, 'request failed');
-  noteFailure(request, error.issues[0]?.diagnostics ?? `HTTP ${error.status}`);
+  noteFailure(request, error.auditDetail ?? error.issues[0]?.diagnostics ?? `HTTP ${error.status}`);
   const issues = error.issues.map((i) => ({ ...i, diagnostics: error.status === 500 ? `${i.diagnostics} (request ${request.id})` : i.diagnostics }));
   return reply.code(error.status).headers(error.headers).type(FHIR_JSON_UTF8).send(JSON.stringify(operationOutcome(issues)));
 }

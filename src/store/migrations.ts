@@ -12,6 +12,7 @@ import { patientCompartmentParams, patientCompartmentTypes } from '../fhir/compa
 import { auditAndLimits } from './migration-audit-limits.js';
 import { auditMinute } from './migration-audit-minute.js';
 import { auditUsage } from './migration-audit-usage.js';
+import { bulkMemberMatchJobs, memberMatchFailures } from './migration-member-match.js';
 import { partnerAccess } from './migration-partner-access.js';
 
 export interface Migration {
@@ -271,6 +272,8 @@ export const migrations: Migration[] = [
   },
   auditMinute,
   partnerAccess,
+  memberMatchFailures,
+  bulkMemberMatchJobs,
 ];
 
 /** `(type, param)` SQL pairs of the Patient compartment definition, for the backfill. */

@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import type pg from 'pg';
-import { addClient } from '../../src/auth/clients.js';
+import { addClient, type NewClient } from '../../src/auth/clients.js';
 
 export interface KeyPair {
   kid: string;
@@ -56,15 +56,27 @@ export async function requestToken(tokenUrl: string, form: Record<string, string
 }
 
 /** Registers an asymmetric client with an inline JWKS and returns it with its key. */
-export async function registerKeyClient(pool: pg.Pool, tenant: string, scope: string, alg: Parameters<typeof makeKeyPair>[0] = 'ES384'): Promise<{ clientId: string; key: KeyPair }> {
+export async function registerKeyClient(
+  pool: pg.Pool,
+  tenant: string,
+  scope: string,
+  alg: Parameters<typeof makeKeyPair>[0] = 'ES384',
+  partner: Pick<NewClient, 'policy' | 'organization'> = {},
+): Promise<{ clientId: string; key: KeyPair }> {
   const key = await makeKeyPair(alg);
-  const { client_id } = await addClient(pool, { tenant, name: `test ${alg}`, jwks: { keys: [key.publicJwk] }, scope });
+  const { client_id } = await addClient(pool, { tenant, name: `test ${alg}`, jwks: { keys: [key.publicJwk] }, scope, ...partner });
   return { clientId: client_id, key };
 }
 
-/** Gets a real access token for a new client holding `scope`. */
-export async function tokenFor(pool: pg.Pool, origin: string, tenant: string, scope = 'system/*.cruds'): Promise<{ token: string; clientId: string; key: KeyPair }> {
-  const { clientId, key } = await registerKeyClient(pool, tenant, scope);
+/** Gets a real access token for a new client holding `scope` (registered under a partner policy when given). */
+export async function tokenFor(
+  pool: pg.Pool,
+  origin: string,
+  tenant: string,
+  scope = 'system/*.cruds',
+  partner: Pick<NewClient, 'policy' | 'organization'> = {},
+): Promise<{ token: string; clientId: string; key: KeyPair }> {
+  const { clientId, key } = await registerKeyClient(pool, tenant, scope, 'ES384', partner);
   const url = tokenUrlFor(origin, tenant);
   const res = await requestToken(url, {
     grant_type: 'client_credentials',

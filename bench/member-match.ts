@@ -1,0 +1,148 @@
+/**
+ * Member matching benchmark (issue 12): `$member-match` latency at 16 connections on a
+ * seeded plan (goal p99 < 50 ms on 10,000 members), each request an HRex-shaped match of a
+ * different member by a payer-to-payer client (every success stores its Consent and match),
+ * and `$bulk-member-match` of 1,000 members from kick-off to the completed result (goal
+ * < 30 s). The plan is seeded into a tenant of its own and dropped afterwards.
+ *
+ *   npm run bench -- member-match   (BENCH_MATCH_MEMBERS=10000, BENCH_MATCH_SECONDS=10, BENCH_MATCH_BULK=1000)
+ */
+import autocannon from 'autocannon';
+import Fastify from 'fastify';
+import type pg from 'pg';
+import { addClient } from '../src/auth/clients.js';
+import { loadConfig } from '../src/config.js';
+import { fhirBase } from '../src/http/urls.js';
+import { buildServer } from '../src/server.js';
+import { seedTenant } from '../src/seed/load.js';
+import { openDatabase } from '../src/store/database.js';
+import { addTenant } from '../src/store/tenants.js';
+import { dropTenant, figure, printFigures, table, type Figure } from './lib/report.js';
+
+const MEMBERS = Number(process.env.BENCH_MATCH_MEMBERS ?? 10_000);
+const SECONDS = Number(process.env.BENCH_MATCH_SECONDS ?? 10);
+const BULK = Number(process.env.BENCH_MATCH_BULK ?? 1000);
+const RECIPIENT = { system: 'http://example.org/payer-ids', value: 'BENCH-NEW-PLAN' };
+const POLICY = 'http://hl7.org/fhir/us/davinci-hrex/StructureDefinition-hrex-consent.html#regular';
+const MB = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v2-0203', code: 'MB' }] };
+
+type Json = Record<string, any>;
+
+/** Members with a current coverage: demographics and the member id on their card. */
+async function members(pool: pg.Pool, tenant: string, n: number): Promise<{ patient: Json; memberId: string }[]> {
+  const { rows } = await pool.query<{ p: string; c: string }>(
+    `SELECT p.content AS p, c.content AS c FROM resource c
+       JOIN search_reference r ON r.tenant = c.tenant AND r.type = 'Coverage' AND r.id = c.id AND r.param = 'beneficiary'
+       JOIN resource p ON p.tenant = c.tenant AND p.type = 'Patient' AND p.id = r.target_id
+      WHERE c.tenant = $1 AND c.type = 'Coverage' AND NOT c.deleted AND (c.content::jsonb)->>'status' = 'active'
+      ORDER BY p.id LIMIT $2`,
+    [tenant, n],
+  );
+  return rows.map((r) => ({ patient: JSON.parse(r.p), memberId: (JSON.parse(r.c) as Json).identifier[0].value }));
+}
+
+function memberParts(m: { patient: Json; memberId: string }): Json[] {
+  const year = new Date().getUTCFullYear();
+  const name = m.patient.name[0];
+  return [
+    { name: 'MemberPatient', resource: { resourceType: 'Patient', id: '1', name: [{ family: name.family, given: [name.given[0]] }], gender: m.patient.gender, birthDate: m.patient.birthDate } },
+    { name: 'CoverageToMatch', resource: { resourceType: 'Coverage', id: 'c1', identifier: [{ type: MB, value: m.memberId }], status: 'active', beneficiary: { reference: 'Patient/1' }, payor: [{ display: 'Old plan' }] } },
+    {
+      name: 'Consent',
+      resource: {
+        resourceType: 'Consent',
+        status: 'active',
+        scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+        category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IDSCL' }] }],
+        patient: { reference: 'Patient/1' },
+        performer: [{ reference: 'Patient/1' }],
+        sourceReference: { reference: 'http://example.org/consents/1' },
+        policy: [{ uri: POLICY }],
+        provision: {
+          type: 'permit',
+          period: { start: `${year}-01-01`, end: `${year + 1}-12-31` },
+          actor: [
+            { role: { coding: [{ code: 'performer' }] }, reference: { display: 'Old plan' } },
+            { role: { coding: [{ code: 'IRCP' }] }, reference: { identifier: RECIPIENT } },
+          ],
+        },
+      },
+    },
+  ];
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent' });
+  const db = await openDatabase(config, (m) => process.stderr.write(`${m}\n`));
+  const tenant = `bench-match-${process.pid}`;
+  await addTenant(db.pool, tenant);
+  const figures: Figure[] = [];
+  try {
+    process.stderr.write(`seeding ${MEMBERS} members into ${tenant}…\n`);
+    await seedTenant(db.pool, tenant, { seed: 'bench-match', members: MEMBERS });
+    await db.pool.query('ANALYZE');
+    const probe = Fastify();
+    await probe.listen({ port: 0, host: '127.0.0.1' });
+    const port = (probe.server.address() as { port: number }).port;
+    await probe.close();
+    const origin = `http://127.0.0.1:${port}`;
+    const serverConfig = { ...config, publicUrl: origin, port, limits: { ...config.limits, clientRate: 0 }, memberMatch: { ...config.memberMatch, failuresPerHour: 1_000_000 } };
+    const app = await buildServer(serverConfig, db.pool, { logger: false, workers: 1, alerts: false });
+    await app.listen({ port, host: '127.0.0.1' });
+    const base = fhirBase(origin, tenant);
+    const { client_id, client_secret } = await addClient(db.pool, { tenant, name: 'bench p2p', secret: true, scope: 'system/*.rs', tokenTtl: 3600, policy: 'payer-to-payer', organization: RECIPIENT });
+    const tokenRes = await fetch(`${origin}/auth/${tenant}/oauth2/v1/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client_id}:${client_secret}`).toString('base64')}` },
+      body: 'grant_type=client_credentials&scope=system%2F*.rs',
+    });
+    const token = ((await tokenRes.json()) as { access_token: string }).access_token;
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' };
+    const all = await members(db.pool, tenant, Math.max(BULK, 2000));
+    try {
+      // $member-match: each request a different member (cycling), 16 connections.
+      const bodies = all.map((m) => JSON.stringify({ resourceType: 'Parameters', parameter: memberParts(m) }));
+      let next = 0;
+      const run = await autocannon({
+        url: `${base}/Patient/$member-match`,
+        connections: 16,
+        duration: SECONDS,
+        method: 'POST',
+        headers,
+        requests: [{ setupRequest: (req) => ({ ...req, body: bodies[next++ % bodies.length] }) }],
+      });
+      const rows = [['request', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors'], ['$member-match', '16', run.requests.average.toFixed(0), String(run.latency.p50), String(run.latency.p99), String(run.non2xx), String(run.errors)]];
+      figures.push(figure('$member-match p99 at 16 conns (goal < 50 ms)', run.latency.p99, 'ms', 50));
+
+      // $bulk-member-match of BULK members, kick-off to completed result.
+      const bulkBody = JSON.stringify({ resourceType: 'Parameters', parameter: all.slice(0, BULK).map((m) => ({ name: 'MemberBundle', part: memberParts(m) })) });
+      const started = Date.now();
+      const kick = await fetch(`${base}/Group/$bulk-member-match`, { method: 'POST', headers: { ...headers, prefer: 'respond-async' }, body: bulkBody });
+      if (kick.status !== 202) throw new Error(`bulk kick-off answered ${kick.status}: ${await kick.text()}`);
+      const status = kick.headers.get('content-location')!;
+      let result: Json | undefined;
+      while (!result) {
+        const r = await fetch(status, { headers });
+        if (r.status === 200) result = (await r.json()) as Json;
+        else if (r.status !== 202) throw new Error(`status answered ${r.status}: ${await r.text()}`);
+        else await new Promise((res) => setTimeout(res, 200));
+      }
+      const seconds = (Date.now() - started) / 1000;
+      const matched = result.parameter.find((p: Json) => p.name === 'MatchedMembers').resource.member?.length ?? 0;
+      rows.push([`$bulk-member-match ×${BULK}`, '1', '', '', '', '', `${matched} matched in ${seconds.toFixed(1)} s`]);
+      figures.push(figure(`$bulk-member-match of ${BULK} members, kick-off to result (goal < 30 s)`, seconds, 's', 30));
+      process.stdout.write(`member matching on ${MEMBERS} members\n${table(rows)}\n`);
+    } finally {
+      await app.close();
+    }
+  } finally {
+    await dropTenant(db.pool, tenant);
+    await db.close();
+  }
+  printFigures('member-match', figures);
+}
+
+main().catch((err) => {
+  process.stderr.write(`${(err as Error).stack ?? err}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,115 @@
+/**
+ * HRex `POST [base]/Patient/$member-match` (HRex 1.1.0, used by PDex payer-to-payer).
+ *
+ * Who may call: payer-to-payer clients (a Consent is then required) and the payer's own
+ * internal systems; a provider-access client is refused (403). Order of checks, so that a
+ * refusal never depends on whether a member exists: policy and scope, the brute-force
+ * throttle (429), the input (400), the consent's terms (422 naming the unmet term), and only
+ * then the match — no match and several matches answer the same 422, and count as a failure.
+ *
+ * On a match, one transaction stores the Consent for the matched member (through the normal
+ * write path, so the partner-access index makes it a payer-to-payer rule) and the
+ * `member_match` row; a failed match writes nothing but its failure count.
+ */
+import type pg from 'pg';
+import { ForbiddenError, InvalidError, ThrottledError, UnprocessableError } from '../errors.js';
+import type { FhirResponse, TenantContext } from '../interactions/context.js';
+import { performWrites } from '../interactions/writes.js';
+import type { Organization, PartnerPolicy } from '../policy/partner-policy.js';
+import { inTransaction } from '../store/database.js';
+import { addFailure, failuresThisHour, recordMatches } from '../store/member-matches.js';
+import { consentForMember, consentProblem } from './consent-terms.js';
+import { findMember } from './matcher.js';
+import { memberMatchInput, type MemberMatchInput } from './member-match-input.js';
+
+/** The one answer for no match and for several: the caller cannot tell them apart. */
+export const NO_MATCH = 'The member could not be matched';
+
+const HOUR_MS = 3_600_000;
+
+/** The caller may match members: not a provider-access client, and allowed to read Patients. */
+export function assertMayMatch(ctx: TenantContext, operation: string): PartnerPolicy {
+  const access = ctx.access!;
+  const policy = access.policy;
+  if (policy.kind === 'provider-access') {
+    throw new ForbiddenError(`${operation} is for health plans (payer-to-payer) and the payer's own systems; this client is registered under the provider-access policy`);
+  }
+  access.require('Patient', 'r');
+  return policy;
+}
+
+/** Refuses with 429 while the client's failed matches this hour are at the limit. */
+export async function assertNotThrottled(ctx: TenantContext, clientId: string, now: Date): Promise<void> {
+  const limit = ctx.config.memberMatch.failuresPerHour;
+  const failures = await failuresThisHour(ctx.pool, ctx.tenant, clientId, now);
+  if (failures < limit) return;
+  const retryAfter = Math.max(1, Math.ceil((HOUR_MS - (now.getTime() % HOUR_MS)) / 1000));
+  const err = new ThrottledError(`Too many failed member matches this hour (limit ${limit}); retry after ${retryAfter} s`, retryAfter);
+  err.auditDetail = `member matching throttled: ${failures} failed matches this hour (limit ${limit})`;
+  throw err;
+}
+
+/** A member matched, to be stored: its input, the Patient it matched, and the client that asked. */
+export interface Matched {
+  input: MemberMatchInput;
+  patientId: string;
+}
+
+/**
+ * Stores matches in the caller's transaction: each Consent (for its matched member, through the
+ * normal write path) and the `member_match` rows. Returns the Consent ids, in order (null without one).
+ */
+export async function storeMatches(client: pg.PoolClient, tenant: string, clientId: string, matches: Matched[]): Promise<(string | null)[]> {
+  const withConsent = matches.filter((m) => m.input.consent);
+  const written = await performWrites(
+    client,
+    tenant,
+    withConsent.map((m) => ({ method: 'POST' as const, type: 'Consent', resource: consentForMember(m.input.consent!, m.input.patient.id, m.patientId) })),
+  );
+  const ids = new Map(withConsent.map((m, i) => [m, written[i].id]));
+  const consentIds = matches.map((m) => ids.get(m) ?? null);
+  // The latest request for a member speaks for it (a member sent twice in one batch counts once).
+  const rows = new Map(matches.map((m, i) => [m.patientId, { patientId: m.patientId, consentId: consentIds[i], coverageToLink: m.input.coverageToLink ? JSON.stringify(m.input.coverageToLink) : null }]));
+  await recordMatches(client, tenant, clientId, [...rows.values()]);
+  return consentIds;
+}
+
+/** The consent check of one member: the reason it cannot be honoured, or undefined. */
+export function consentRefusal(input: MemberMatchInput, policy: PartnerPolicy, organization: Organization | undefined, now: Date): string | undefined {
+  if (!input.consent) return policy.kind === 'payer-to-payer' ? 'a payer-to-payer client must send the member\'s Consent' : undefined;
+  return consentProblem(input.consent, organization, now);
+}
+
+export interface MemberMatchOutcome {
+  response: FhirResponse;
+  patientId: string;
+}
+
+export async function memberMatch(ctx: TenantContext, body: unknown): Promise<MemberMatchOutcome> {
+  const policy = assertMayMatch(ctx, '$member-match');
+  const clientId = ctx.access!.clientId;
+  const now = new Date();
+  await assertNotThrottled(ctx, clientId, now);
+  const input = memberMatchInput(body);
+  if (policy.kind === 'payer-to-payer' && !input.consent) {
+    throw new InvalidError("Parameters: the parameter 'Consent' is required of a payer-to-payer client (HRex consent: the member's opt-in)", ['Parameters'], 'required');
+  }
+  const refusal = consentRefusal(input, policy, policy.organization, now);
+  if (refusal) throw new UnprocessableError(`The Consent cannot be honoured: ${refusal}`, `member-match refused: the consent cannot be honoured (${refusal})`);
+
+  const found = await findMember(ctx.pool, ctx.tenant, input);
+  if (found.kind !== 'one') {
+    const n = await addFailure(ctx.pool, ctx.tenant, clientId, now);
+    const why = found.kind === 'none' ? 'no member matched' : 'several members matched';
+    throw new UnprocessableError(NO_MATCH, `member-match failed: ${why} (failure ${n} of ${ctx.config.memberMatch.failuresPerHour} allowed this hour)`);
+  }
+  await inTransaction(ctx.pool, (client) => storeMatches(client, ctx.tenant, clientId, [{ input, patientId: found.patientId }]));
+  const parameters = {
+    resourceType: 'Parameters',
+    parameter: [
+      { name: 'MemberIdentifier', valueIdentifier: found.memberIdentifier },
+      { name: 'MemberId', valueReference: { reference: `Patient/${found.patientId}` } },
+    ],
+  };
+  return { response: { status: 200, body: JSON.stringify(parameters), resources: 1 }, patientId: found.patientId };
+}

@@ -1,0 +1,66 @@
+/**
+ * Member matches (migration 9's `member_match`: which client matched which member, with the
+ * consent that came with it — what the payer-to-payer policy reads) and the failed-match
+ * counts per client per hour (migration 13) behind the `$member-match` throttle.
+ */
+import type pg from 'pg';
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+export interface MatchRow {
+  patientId: string;
+  consentId: string | null;
+  /** CoverageToLink as sent (JSON text), or null. */
+  coverageToLink: string | null;
+}
+
+const HOUR_MS = 3_600_000;
+
+/** The UTC hour `at` falls in. */
+export function hourOf(at: Date): Date {
+  return new Date(Math.floor(at.getTime() / HOUR_MS) * HOUR_MS);
+}
+
+/**
+ * Records matches of one client, in the caller's transaction. Matching a member again
+ * replaces the consent and linked coverage on record (the latest request speaks for the
+ * member); the earlier Consent resource stays as written.
+ */
+export async function recordMatches(client: pg.PoolClient, tenant: string, clientId: string, rows: MatchRow[]): Promise<void> {
+  if (!rows.length) return;
+  await client.query(
+    `INSERT INTO member_match (tenant, client_id, patient_id, consent_id, coverage_to_link)
+     SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::text[])
+     ON CONFLICT (tenant, client_id, patient_id) DO UPDATE SET
+       consent_id = excluded.consent_id, coverage_to_link = excluded.coverage_to_link, matched_at = now()`,
+    [tenant, clientId, rows.map((r) => r.patientId), rows.map((r) => r.consentId), rows.map((r) => r.coverageToLink)],
+  );
+}
+
+/** The client's failed matches within the hour of `at`. */
+export async function failuresThisHour(db: Queryable, tenant: string, clientId: string, at: Date): Promise<number> {
+  const { rows } = await db.query<{ failures: number }>('SELECT failures FROM member_match_failure WHERE tenant = $1 AND client_id = $2 AND hour = $3', [tenant, clientId, hourOf(at)]);
+  return rows[0]?.failures ?? 0;
+}
+
+/** Counts one failed match; returns the hour's count including it. */
+export async function addFailure(db: Queryable, tenant: string, clientId: string, at: Date): Promise<number> {
+  const { rows } = await db.query<{ failures: number }>(
+    `INSERT INTO member_match_failure (tenant, client_id, hour, failures) VALUES ($1, $2, $3, 1)
+     ON CONFLICT (tenant, client_id, hour) DO UPDATE SET failures = member_match_failure.failures + 1
+     RETURNING failures`,
+    [tenant, clientId, hourOf(at)],
+  );
+  return rows[0].failures;
+}
+
+/** Clients whose failures within the current hour reached `threshold` (the alert rule). */
+export async function clientsOverFailureThreshold(db: Queryable, threshold: number, at: Date): Promise<{ tenant: string; clientId: string; failures: number }[]> {
+  const { rows } = await db.query('SELECT tenant, client_id, failures FROM member_match_failure WHERE hour = $1 AND failures >= $2', [hourOf(at), threshold]);
+  return rows.map((r) => ({ tenant: r.tenant, clientId: r.client_id, failures: r.failures }));
+}
+
+/** Drops the counts of hours that ended more than a day before `at` (nothing reads them). */
+export async function trimFailureCounts(db: Queryable, at: Date): Promise<void> {
+  await db.query('DELETE FROM member_match_failure WHERE hour < $1', [new Date(hourOf(at).getTime() - 24 * HOUR_MS)]);
+}
