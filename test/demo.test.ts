@@ -75,6 +75,25 @@ describe('npm start (serve --demo)', () => {
     } finally {
       fs.rmSync(cwd, { recursive: true, force: true });
     }
+    // Payer-to-Payer: the printed token and $member-match commands match a member, whose data the plan then reads.
+    const qTokenLine = /QTOKEN=\$\(npx payer-fhir (.*)\)$/m.exec(first.stdout)![1];
+    const qArgs = qTokenLine.match(/"[^"]*"|\S+/g)!.map((a) => a.replace(/^"|"$/g, ''));
+    const qToken = (await run(process.execPath, [bin, ...qArgs], { env })).stdout.trim();
+    const [, matchFile, matchUrl] = /-d @(\S+) "(http[^"]*\$member-match)"/.exec(first.stdout)!;
+    const match = await fetch(matchUrl, { method: 'POST', headers: { authorization: `Bearer ${qToken}`, 'content-type': 'application/fhir+json' }, body: fs.readFileSync(matchFile) });
+    assert.equal(match.status, 200, await match.clone().text());
+    const memberId = ((await match.json()) as any).parameter.find((p: any) => p.name === 'MemberId').valueReference.reference;
+    const everything = await fetch(matchUrl.replace('Patient/$member-match', `${memberId}/$everything`), { headers: { authorization: `Bearer ${qToken}` } });
+    assert.equal(everything.status, 200);
+    // Provider Access: the printed provider token reads its own attribution list only.
+    const pTokenLine = /PTOKEN=\$\(npx payer-fhir (.*)\)$/m.exec(first.stdout);
+    if (pTokenLine) {
+      const pArgs = pTokenLine[1].match(/"[^"]*"|\S+/g)!.map((a) => a.replace(/^"|"$/g, ''));
+      const pToken = (await run(process.execPath, [bin, ...pArgs], { env })).stdout.trim();
+      const groupUrl = /"(http[^"]*\/Group\?_summary=true)"/.exec(first.stdout)![1];
+      const groups = (await (await fetch(groupUrl, { headers: { authorization: `Bearer ${pToken}` } })).json()) as any;
+      assert.equal(groups.entry.length, 1);
+    }
     first.child.kill('SIGTERM');
     assert.equal(await exited(first.child), 0);
 

@@ -65,6 +65,66 @@ async function demoAttributionList(pool: pg.Pool): Promise<{ group: string; npi:
   return rows[0] && { group: rows[0].group_id, npi: rows[0].org_value };
 }
 
+/** The demo's other health plan (Payer-to-Payer): a payer id of its own. */
+const DEMO_NEXT_PLAN = { system: 'http://example.org/fhir/sid/payer-id', value: 'DEMO-NEXT-PLAN' };
+
+/**
+ * An HRex `$member-match` request for one demo member, as another plan would send it: the
+ * member's demographics, the card of its coverage here, and an opt-in Consent naming the
+ * demo's next plan as recipient. Written beside the payer client's key for the banner's curl.
+ */
+async function memberMatchRequest(pool: pg.Pool, file: string): Promise<boolean> {
+  const { rows } = await pool.query<{ patient: string; coverage: string; payer: string }>(
+    `SELECT p.content AS patient, c.content AS coverage, o.content AS payer
+       FROM resource p
+       JOIN search_reference x ON x.tenant = p.tenant AND x.type = 'Coverage' AND x.param = 'beneficiary' AND x.target_type = 'Patient' AND x.target_id = p.id
+       JOIN resource c ON c.tenant = p.tenant AND c.type = 'Coverage' AND c.id = x.id AND NOT c.deleted
+       JOIN resource o ON o.tenant = p.tenant AND o.type = 'Organization' AND o.id = 'payer'
+      WHERE p.tenant = $1 AND p.type = 'Patient' AND NOT p.deleted AND c.content LIKE '%"status":"active"%'
+      ORDER BY p.id, c.id DESC LIMIT 1`,
+    [DEMO_TENANT],
+  );
+  if (!rows[0]) return false;
+  const patient = JSON.parse(rows[0].patient);
+  const coverage = JSON.parse(rows[0].coverage);
+  const payerId = JSON.parse(rows[0].payer).identifier?.[0];
+  const year = new Date().getUTCFullYear();
+  const ref = { reference: 'Patient/1' };
+  const body = {
+    resourceType: 'Parameters',
+    parameter: [
+      { name: 'MemberPatient', resource: { resourceType: 'Patient', id: '1', name: patient.name, gender: patient.gender, birthDate: patient.birthDate } },
+      { name: 'CoverageToMatch', resource: { resourceType: 'Coverage', id: 'old', status: 'active', identifier: coverage.identifier, subscriberId: coverage.subscriberId, beneficiary: ref, payor: [{ identifier: payerId }] } },
+      { name: 'CoverageToLink', resource: { resourceType: 'Coverage', id: 'new', status: 'active', subscriberId: 'NEXT-0001', beneficiary: ref, payor: [{ identifier: DEMO_NEXT_PLAN }] } },
+      {
+        name: 'Consent',
+        resource: {
+          resourceType: 'Consent',
+          id: 'c1',
+          status: 'active',
+          scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
+          category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'IDSCL' }] }],
+          patient: ref,
+          performer: [ref],
+          sourceReference: { reference: 'http://example.org/DocumentReference/signed-consent' },
+          policy: [{ uri: 'http://hl7.org/fhir/us/davinci-hrex/StructureDefinition-hrex-consent.html#regular' }],
+          provision: {
+            type: 'permit',
+            period: { start: `${year}-01-01`, end: `${year + 1}-12-31` },
+            actor: [
+              { role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'performer' }] }, reference: { identifier: payerId } },
+              { role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP' }] }, reference: { identifier: DEMO_NEXT_PLAN } },
+            ],
+            action: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentaction', code: 'disclose' }] }],
+          },
+        },
+      },
+    ],
+  };
+  await fs.writeFile(file, JSON.stringify(body, null, 2) + '\n');
+  return true;
+}
+
 export async function ensureDemo(pool: pg.Pool, config: Config, log: (msg: string) => void = () => {}): Promise<string> {
   await addTenant(pool, DEMO_TENANT);
   // Seeded once: a second start finds the members and is ready in seconds.
@@ -84,6 +144,10 @@ export async function ensureDemo(pool: pg.Pool, config: Config, log: (msg: strin
   const provider = list
     ? await demoClient(pool, config, 'demo-provider', 'demo provider (Provider Access)', { scope: 'system/*.rs', policy: 'provider-access', organization: { system: NPI_SYSTEM, value: list.npi } })
     : undefined;
+  // Another health plan under the Payer-to-Payer policy, with a ready $member-match request.
+  const payer = await demoClient(pool, config, 'demo-payer', 'demo next plan (Payer-to-Payer)', { scope: 'system/*.rs', policy: 'payer-to-payer', organization: DEMO_NEXT_PLAN });
+  const matchFile = path.join(config.dataDir, 'demo-payer', 'member-match.json');
+  const hasMatch = await memberMatchRequest(pool, matchFile);
   const base = fhirBase(config.publicUrl, DEMO_TENANT);
   const token = tokenUrl(config.publicUrl, DEMO_TENANT);
   return [
@@ -114,6 +178,17 @@ export async function ensureDemo(pool: pg.Pool, config: Config, log: (msg: strin
           `  curl -s -H "Authorization: Bearer $PTOKEN" "${base}/Group?_summary=true"          # its attribution list: ${list.group}`,
           `  curl -si -H "Authorization: Bearer $PTOKEN" -H "Accept: application/fhir+json" -H "Prefer: respond-async" \\`,
           `       "${base}/Group/${list.group}/$davinci-data-export?exportType=hl7.fhir.us.davinci-pdex%23provider-download"   # then poll Content-Location`,
+          '',
+        ]
+      : []),
+    ...(hasMatch
+      ? [
+          `Payer-to-Payer (CMS-0057-F): client ${payer.client_id} is another plan (${DEMO_NEXT_PLAN.system}|${DEMO_NEXT_PLAN.value}); it sees only`,
+          'members it matched with an opt-in consent naming it, five years back, money-free:',
+          `  QTOKEN=$(npx payer-fhir token --token-url ${token} --client-id ${payer.client_id} --key ${payer.private_key} --scope "system/*.rs")`,
+          `  curl -s -H "Authorization: Bearer $QTOKEN" -H "Content-Type: application/fhir+json" -d @${matchFile} "${base}/Patient/$member-match"`,
+          `  curl -s -H "Authorization: Bearer $QTOKEN" "${base}/Patient/<MemberId from the answer>/$everything"`,
+          `  curl -si -H "Authorization: Bearer $QTOKEN" -H "Accept: application/fhir+json" -H "Prefer: respond-async" "${base}/Patient/$export"`,
           '',
         ]
       : []),
