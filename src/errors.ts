@@ -7,6 +7,7 @@
 export type IssueType =
   | 'invalid'
   | 'structure'
+  | 'invariant'
   | 'required'
   | 'value'
   | 'not-supported'
