@@ -102,7 +102,7 @@ class Walk {
     const list = c.severity === 'error' ? this.errors : this.warnings;
     if (list.length >= MAX_ISSUES) return;
     const path = this.path();
-    list.push({ severity: c.severity, code: 'invariant', diagnostics: `${path}: ${c.key} ${c.human}`, expression: [path] });
+    list.push({ severity: c.severity, code: 'invariant', diagnostics: `${path}: ${c.key} ${c.human}`, expression: [path], rule: c.key });
   }
 
   resource(res: Json, rootResource: Json | undefined): void {
