@@ -11,6 +11,7 @@
  * "not decided": the write is not refused for a rule that could not be checked.
  */
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import type { ConstraintDef } from './constraint-model.js';
 import { compileFast, Fallback } from './fhirpath-fast.js';
 
@@ -77,6 +78,33 @@ function extensionValueOrChildren(node: Record<string, unknown>): boolean {
 }
 
 const noTrace = () => {};
+
+/**
+ * R4's definitions use the function `as(type)` on collections as a filter: dom-3 reads
+ * `%resource.descendants().as(canonical)`. The FHIRPath spec (and the engine) allow it on a
+ * single item only, so dom-3 would fail on any resource holding contained resources. As HL7's
+ * own validator does for R4 content, `as()` is applied item by item (the engine's own `as` on
+ * each), keeping the items of that type. The `as` operator is left as it is.
+ */
+function r4AsFunction(): Record<string, unknown> | undefined {
+  try {
+    const dir = path.dirname(require.resolve('fhirpath'));
+    const { asFn } = require(path.join(dir, 'types.js')) as { asFn?: (this: unknown, coll: unknown[], type: unknown) => unknown[] };
+    if (typeof asFn !== 'function') return undefined;
+    return {
+      as: {
+        fn(this: unknown, coll: unknown[], type: unknown) {
+          return coll.flatMap((item) => asFn.call(this, [item], type));
+        },
+        arity: { 1: ['TypeSpecifier'] },
+        internalStructures: true,
+      },
+    };
+  } catch {
+    return undefined; // another engine layout: `as()` keeps its strict meaning, dom-3 on contained resources goes undecided
+  }
+}
+const ENGINE_OPTIONS = { traceFn: noTrace, userInvocationTable: r4AsFunction() };
 /** Times an expression threw while evaluated, per key (a library limit, never a refusal). */
 export const evaluationFailures = new Map<string, number>();
 
@@ -91,7 +119,7 @@ function engineTest(def: ConstraintDef): CompiledConstraint['test'] {
   return (node, scope) => {
     if (broken) return undefined;
     try {
-      evaluate ??= fhirpath.compile({ base: def.context, expression: def.expression }, r4Model, { traceFn: noTrace });
+      evaluate ??= fhirpath.compile({ base: def.context, expression: def.expression }, r4Model, ENGINE_OPTIONS);
       return verdictOf(evaluate(node, scope as unknown as Record<string, unknown>));
     } catch {
       evaluationFailures.set(def.key, (evaluationFailures.get(def.key) ?? 0) + 1);
