@@ -79,6 +79,13 @@ const SAMPLES: [string, Json, string, Json][] = [
   ['ext-1', patient({ extension: [{ url: 'http://example.org/x' }] }), 'Patient.extension[0]', patient({ extension: [{ url: 'http://example.org/x', valueBoolean: true }] })],
   ['dom-4', patient({ contained: [{ resourceType: 'Organization', id: 'o1', meta: { versionId: '2' }, name: 'Acme' }], managingOrganization: { reference: '#o1' } }), 'Patient', patient({ managingOrganization: { display: 'Acme' } })],
   ['sqty-1', { resourceType: 'MedicationDispense', status: 'completed', medicationCodeableConcept: { text: 'x' }, quantity: { value: 30, comparator: '<' } }, 'MedicationDispense.quantity', { resourceType: 'MedicationDispense', status: 'completed', medicationCodeableConcept: { text: 'x' }, quantity: { value: 30 } }],
+  // A primitive's own invariant, evaluated by the engine's htmlChecks().
+  [
+    'txt-1',
+    patient({ text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml"><script>alert(1)</script>Jane</div>' } }),
+    'Patient.text.div',
+    patient({ text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml"><b>Jane</b> Doe</div>' } }),
+  ],
 ];
 
 describe('R4 invariants on every write (issue #16)', () => {

@@ -86,7 +86,6 @@ function capital(s: string): string {
 
 export class ConstraintModels {
   readonly types = new Map<string, TypeModel>();
-  readonly resourceTypes = new Set<string>();
   private readonly byUrl = new Map<string, string>();
   private readonly primitives = new Set<string>();
 
@@ -98,7 +97,6 @@ export class ConstraintModels {
     for (const sd of sds) {
       // Logical models (MetadataResource) describe no instance; primitives carry only ele-1.
       if (sd.kind === 'logical' || sd.kind === 'primitive-type') continue;
-      if (sd.kind === 'resource' && !sd.abstract) this.resourceTypes.add(sd.name);
       this.addDefinition(sd);
     }
     // Every element repeats ele-1 (and every extension ext-1) that its datatype's root holds too:
@@ -147,13 +145,5 @@ export class ConstraintModels {
     if (t.code.startsWith('http://hl7.org/fhirpath/System.') || this.primitives.has(t.code)) return { kind: 'primitive' };
     const profiled = t.profile?.map((u) => this.byUrl.get(u)).find(Boolean);
     return { kind: 'complex', model: profiled ?? t.code };
-  }
-
-  /** Every distinct constraint, for compiling them all up front and for listing them. */
-  *allConstraints(): Generator<ConstraintDef> {
-    for (const t of this.types.values()) {
-      yield* t.root;
-      for (const el of t.elements.values()) yield* el.constraints;
-    }
   }
 }

@@ -155,9 +155,11 @@ class Walk {
       // The common case, kept free of allocations: one value, most often without extensions.
       const bad = el.ele1 && !primitiveHasValue(value, ext);
       const extended = ext !== undefined && ext !== null && typeof ext === 'object';
-      if (!bad && !extended) return;
+      const own = el.constraints.length > 0 && value !== undefined && value !== null;
+      if (!bad && !extended && !own) return;
       this.enter(key, -1);
       if (bad) this.report(el.ele1!);
+      if (own) this.check(el.constraints, value as Json, scope);
       if (extended) this.children(this.element, ext as Json, scope);
       this.leave();
       return;
@@ -169,6 +171,7 @@ class Walk {
       const x = exts[i];
       this.enter(key, i);
       if (el.ele1 && !primitiveHasValue(values[i], x)) this.report(el.ele1);
+      if (el.constraints.length && values[i] !== undefined && values[i] !== null) this.check(el.constraints, values[i] as Json, scope);
       if (x !== null && typeof x === 'object') this.children(this.element, x as Json, scope);
       this.leave();
     }
