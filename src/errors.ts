@@ -7,6 +7,7 @@
 export type IssueType =
   | 'invalid'
   | 'structure'
+  | 'invariant'
   | 'required'
   | 'value'
   | 'not-supported'
@@ -34,6 +35,8 @@ export interface Issue {
   diagnostics: string;
   /** FHIRPath-style locations of the problem, e.g. `Patient.name[0].given`. */
   expression?: string[];
+  /** The invariant's key (e.g. `mdd-1`) for code `invariant`: for summaries, never sent. */
+  rule?: string;
 }
 
 export class FhirError extends Error {

@@ -14,12 +14,12 @@ import { JwksFetcher } from './auth/jwks-fetcher.js';
 import { SigningKeys } from './auth/signing-keys.js';
 import { registerTokenEndpoint, tokenIssuer } from './auth/token-endpoint.js';
 import type { Config } from './config.js';
-import { InvalidError, MethodNotAllowedError, NotSupportedError, UnsupportedMediaTypeError } from './errors.js';
+import { InvalidError, MethodNotAllowedError, NotSupportedError, UnsupportedMediaTypeError, type Issue } from './errors.js';
 import { CurrentReads } from './store/current-reads.js';
 import { setStatementShapeLimit } from './store/statement-names.js';
 import { CursorCodec } from './http/cursor.js';
 import { FHIR_JSON_UTF8, negotiateFhirJson } from './http/media.js';
-import { sendError } from './http/outcome.js';
+import { operationOutcome, sendError } from './http/outcome.js';
 import { sendFhir } from './http/reply.js';
 import { FHIR_BASE_PATH, fhirBase, tokenUrl } from './http/urls.js';
 import { processBundle } from './interactions/bundle.js';
@@ -371,15 +371,15 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
   return app;
 }
 
-/** `Prefer: return=minimal` drops the body; `return=OperationOutcome` replaces it with one. */
-function minimal<T extends { body?: string | Buffer; contentType?: string }>(res: T, prefer: string | undefined): T {
+/**
+ * `Prefer: return=minimal` drops the body; `return=OperationOutcome` replaces it with one,
+ * which also carries the warnings about the written resource (failed best-practice invariants).
+ */
+function minimal<T extends { body?: string | Buffer; contentType?: string; issues?: Issue[] }>(res: T, prefer: string | undefined): T {
   if (prefer === 'minimal') return { ...res, body: undefined };
   if (prefer === 'OperationOutcome') {
-    return {
-      ...res,
-      contentType: FHIR_JSON_UTF8,
-      body: JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational', diagnostics: 'Write succeeded' }] }),
-    };
+    const issues: Issue[] = [{ severity: 'information', code: 'informational', diagnostics: 'Write succeeded' }, ...(res.issues ?? [])];
+    return { ...res, contentType: FHIR_JSON_UTF8, body: JSON.stringify(operationOutcome(issues)) };
   }
   return res;
 }

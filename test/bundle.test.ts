@@ -264,6 +264,10 @@ describe('batch and transaction', () => {
 
   it('batch: GET entries read resources and versions', async () => {
     const p = await http(`${base}/Patient`, { body: { resourceType: 'Patient', gender: 'male' } });
+    // Version 2 is current, so the read and the vread of version 1 are two distinct entries
+    // (the same fullUrl twice with the same meta.versionId would break R4's bdl-7).
+    const u = await http(`${base}/Patient/${p.json.id}`, { method: 'PUT', body: { resourceType: 'Patient', id: p.json.id, gender: 'male', active: true } });
+    assert.equal(u.status, 200);
     const r = await http(base, {
       body: {
         resourceType: 'Bundle',
@@ -276,11 +280,11 @@ describe('batch and transaction', () => {
     });
     assert.equal(r.status, 200);
     assertValidR4(r.json);
-    for (const e of r.json.entry) {
+    for (const [i, e] of r.json.entry.entries()) {
       assert.match(e.response.status, /^200/);
       assert.equal(e.resource.id, p.json.id);
       assert.equal(e.resource.gender, 'male');
-      assert.equal(e.response.etag, 'W/"1"');
+      assert.equal(e.response.etag, i === 0 ? 'W/"2"' : 'W/"1"');
       assert.equal(e.fullUrl, `${base}/Patient/${p.json.id}`);
       assertValidR4(e.resource);
     }

@@ -16,6 +16,7 @@ import { registerToken } from './token.js';
 import { registerSeed } from './seed.js';
 import { registerServe } from './serve.js';
 import { registerTenants } from './tenants.js';
+import { registerValidate } from './validate.js';
 import { registerWorker } from './worker.js';
 
 const require = createRequire(import.meta.url);
@@ -28,6 +29,7 @@ export async function main(argv: string[]): Promise<void> {
   registerWorker(program);
   registerTenants(program);
   registerImport(program);
+  registerValidate(program);
   registerSeed(program);
   registerClients(program);
   registerKeys(program);

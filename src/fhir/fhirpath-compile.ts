@@ -10,8 +10,8 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const fhirpath = require('fhirpath') as { compile: (expr: string, model: unknown) => (resource: unknown) => unknown[] };
 const r4Model = require('fhirpath/fhir-context/r4') as unknown;
-const choiceTypes = require('fhirpath/fhir-context/r4/choiceTypePaths.json') as Record<string, string[]>;
-const pathTypes = require('fhirpath/fhir-context/r4/path2Type.json') as Record<string, string | { code: string }>;
+export const choiceTypes = require('fhirpath/fhir-context/r4/choiceTypePaths.json') as Record<string, string[]>;
+export const pathTypes = require('fhirpath/fhir-context/r4/path2Type.json') as Record<string, string | { code: string }>;
 
 /** Evaluates an expression against a resource (or an element), returning the matching nodes. */
 export type Accessor = (root: unknown) => unknown[];
@@ -41,12 +41,12 @@ function field(keys: string[]): Step {
   };
 }
 
-function capital(t: string): string {
+export function capital(t: string): string {
   return t[0].toUpperCase() + t.slice(1);
 }
 
 /** The type whose elements follow `path` (a complex datatype restarts the path), or undefined. */
-function nextContext(path: string): string | undefined {
+export function nextContext(path: string): string | undefined {
   const t = pathTypes[path];
   const code = typeof t === 'string' ? t : t?.code;
   if (!code || code === 'BackboneElement' || code === 'Element') return path;

@@ -6,6 +6,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { createRequire } from 'node:module';
 import { InvalidError, ValidationError, type Issue } from '../errors.js';
 import { validateViewDefinition } from '../views/runner.js';
+import { checkInvariants, warmUpInvariants } from './invariants.js';
 import { fhirSchema, isResourceType } from './schema.js';
 
 const require = createRequire(import.meta.url);
@@ -32,9 +33,20 @@ function validatorFor(type: string): ValidateFunction {
   return v;
 }
 
-/** Compiles the shared schema graph up front (about a second), so no request pays for it. */
+/** Compiles the shared schema graph and the invariant tables up front (a second or two), so no request pays for it. */
 export function warmUpValidation(): void {
   validatorFor('Patient');
+  warmUpInvariants();
+}
+
+let invariantsOn = true;
+
+/**
+ * Benchmarks only (bench/import, bench/seed measure what the invariants cost): every write
+ * path checks them, and nothing in the server turns them off.
+ */
+export function setInvariantChecking(on: boolean): void {
+  invariantsOn = on;
 }
 
 export function isValidId(id: string): boolean {
@@ -67,10 +79,13 @@ function describe(err: ErrorObject): string {
 }
 
 /**
- * Checks a parsed JSON value is a structurally valid R4 resource; throws a 400 with one issue
- * per problem (element path in `expression`). The value is not modified.
+ * Checks a parsed JSON value is a valid R4 resource: structure (the JSON schema and FHIR's JSON
+ * rules), then the error-severity invariants of its type and of every datatype in it
+ * (invariants.ts). Throws a 400 with one issue per problem (element path in `expression`).
+ * Warning-severity invariants that fail are appended to `warnings`, when given, and never
+ * refuse. The value is not modified.
  */
-export function validateResource(value: unknown, expectedType?: string): Resource {
+export function validateResource(value: unknown, expectedType?: string, warnings?: Issue[]): Resource {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new InvalidError('The body must be a JSON object holding a FHIR resource', undefined, 'structure');
   }
@@ -111,6 +126,11 @@ export function validateResource(value: unknown, expectedType?: string): Resourc
   const shape: Issue[] = [];
   checkJsonShape(value as Record<string, unknown>, resourceType, shape);
   if (shape.length) throw new ValidationError(shape.slice(0, MAX_ISSUES));
+  if (invariantsOn) {
+    const report = checkInvariants(value as Record<string, unknown>);
+    if (report.errors.length) throw new ValidationError(report.errors);
+    if (warnings) warnings.push(...report.warnings);
+  }
   return value as Resource;
 }
 

@@ -26,16 +26,17 @@ export interface ParsedEntry {
 
 const STATUS_TEXT: Record<number, string> = { 200: '200 OK', 201: '201 Created', 204: '204 No Content' };
 
-/** Re-labels a resource's validation issues with the entry's position in the Bundle. */
+/** Re-labels a resource's issues with the entry's position in the Bundle. */
+function relabel(issues: Issue[], label: string): Issue[] {
+  return issues.map((i) => ({
+    ...i,
+    diagnostics: `${label}: ${i.diagnostics}`,
+    expression: i.expression?.map((e) => `${label}.resource${e.includes('.') ? e.slice(e.indexOf('.')) : ''}`) ?? [label],
+  }));
+}
+
 function inEntry(err: unknown, label: string): never {
-  if (err instanceof FhirError) {
-    const issues: Issue[] = err.issues.map((i) => ({
-      ...i,
-      diagnostics: `${label}: ${i.diagnostics}`,
-      expression: i.expression?.map((e) => `${label}.resource${e.includes('.') ? e.slice(e.indexOf('.')) : ''}`) ?? [label],
-    }));
-    throw new FhirError(err.status, issues, err.headers);
-  }
+  if (err instanceof FhirError) throw new FhirError(err.status, relabel(err.issues, label), err.headers);
   throw err;
 }
 
@@ -76,12 +77,15 @@ export function parseEntry(ctx: Pick<TenantContext, 'base'>, raw: unknown, index
   if (ifMatch !== undefined && Number.isNaN(ifMatch)) throw new InvalidError(`${label}: request.ifMatch must be an ETag such as W/"3"`, [`${label}.request.ifMatch`]);
   const needsResource = method === 'POST' || method === 'PUT';
   let resource: Resource | undefined;
+  let warnings: Issue[] | undefined;
   if (needsResource) {
+    const found: Issue[] = [];
     try {
-      resource = validateResource(entry.resource, type);
+      resource = validateResource(entry.resource, type, found);
     } catch (err) {
       inEntry(err, label);
     }
+    if (found.length) warnings = relabel(found, label);
   }
   switch (method) {
     case 'GET':
@@ -89,11 +93,11 @@ export function parseEntry(ctx: Pick<TenantContext, 'base'>, raw: unknown, index
       return { index, read: { type, id, vid } };
     case 'POST':
       if (id) throw new InvalidError(`${label}: POST request.url must be the resource type only`, [`${label}.request.url`]);
-      return { index, write: { method, type, resource, fullUrl, label, ifNoneExist: typeof req.ifNoneExist === 'string' ? req.ifNoneExist : undefined } };
+      return { index, write: { method, type, resource, fullUrl, label, warnings, ifNoneExist: typeof req.ifNoneExist === 'string' ? req.ifNoneExist : undefined } };
     case 'PUT':
       if (!id || vid) throw new InvalidError(`${label}: PUT request.url must be [type]/[id]`, [`${label}.request.url`]);
       if (resource!.id !== undefined && resource!.id !== id) throw new InvalidError(`${label}: resource id '${resource!.id}' does not match request.url`, [`${label}.resource.id`]);
-      return { index, write: { method, type, id, resource, fullUrl, ifMatch, label } };
+      return { index, write: { method, type, id, resource, fullUrl, ifMatch, label, warnings } };
     case 'DELETE':
       if (!id || vid || query) throw new NotSupportedError(`${label}: DELETE needs [type]/[id]; conditional delete is not supported`);
       return { index, write: { method, type, id, ifMatch, label } };
@@ -102,9 +106,12 @@ export function parseEntry(ctx: Pick<TenantContext, 'base'>, raw: unknown, index
   }
 }
 
-function writeEntry(ctx: TenantContext, out: WriteOutcome, method: string): BundleEntry {
+/** A write's response entry; warning-severity invariants the resource failed go in its outcome. */
+function writeEntry(ctx: TenantContext, out: WriteOutcome, write: WriteRequest): BundleEntry {
+  const method = write.method;
   const status = out.outcome === 'created' ? 201 : out.outcome === 'deleted' || out.outcome === 'unchanged' ? 204 : 200;
   const response: NonNullable<BundleEntry['response']> = { status: STATUS_TEXT[status] };
+  if (write.warnings?.length) response.outcome = operationOutcome(write.warnings);
   if (out.outcome !== 'unchanged') {
     response.etag = etagOf(out.version);
     response.lastModified = out.lastUpdated.toISOString();
@@ -149,7 +156,7 @@ export async function transaction(ctx: TenantContext, entries: ParsedEntry[], pr
     const requests = writes.map((e) => (e.write!.resource ? { ...e.write!, resource: structuredClone(e.write!.resource) } : { ...e.write! }));
     const outs = await performWrites(client, ctx.tenant, requests, ctx.access);
     writes.forEach((e, i) => {
-      result[e.index] = writeEntry(ctx, outs[i], e.write!.method);
+      result[e.index] = writeEntry(ctx, outs[i], e.write!);
       if (prefer === 'representation' && outs[i].content) result[e.index].resourceJson = outs[i].content!;
     });
     for (const e of reads) result[e.index] = await readEntry(ctx, e.read!, client);
@@ -168,7 +175,7 @@ export async function batch(ctx: TenantContext, rawEntries: unknown[], prefer: s
       }
       const write = e.write!;
       const [out] = await inTransaction(ctx.pool, (client) => performWrites(client, ctx.tenant, [write], ctx.access));
-      const entry = writeEntry(ctx, out, write.method);
+      const entry = writeEntry(ctx, out, write);
       if (prefer === 'representation' && out.content) entry.resourceJson = out.content;
       result.push(entry);
     } catch (err) {

@@ -1,6 +1,7 @@
 /** What every interaction needs: the database, configuration, and the tenant it serves. */
 import type pg from 'pg';
 import type { Access } from '../auth/access.js';
+import type { Issue } from '../errors.js';
 import type { Config } from '../config.js';
 import type { CursorCodec } from '../http/cursor.js';
 import type { CurrentReads } from '../store/current-reads.js';
@@ -42,4 +43,9 @@ export interface FhirResponse {
   headers?: Record<string, string>;
   /** Resources in the body, for the audit record (search matches and includes). */
   resources?: number;
+  /**
+   * Warnings about a written resource (warning-severity invariants), answered in the
+   * OperationOutcome a client asks for with `Prefer: return=OperationOutcome`.
+   */
+  issues?: Issue[];
 }

@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import type pg from 'pg';
 import type { Access } from '../auth/access.js';
-import { FhirError, ForbiddenError, InvalidError, NotSupportedError, PreconditionFailedError } from '../errors.js';
+import { FhirError, ForbiddenError, InvalidError, NotSupportedError, PreconditionFailedError, type Issue } from '../errors.js';
 import { isResourceType } from '../fhir/schema.js';
 import { parseSearch } from '../search/parse.js';
 import { searchPage } from '../search/query.js';
@@ -28,6 +28,8 @@ export interface WriteRequest {
   ifMatch?: number;
   /** Where this request came from, for error messages (e.g. `Bundle.entry[3]`). */
   label?: string;
+  /** Warning-severity invariants the resource failed (reported, never refused). */
+  warnings?: Issue[];
 }
 
 export type WriteOutcome = WriteResult | (StoredVersion & { outcome: 'exists' });

@@ -171,7 +171,10 @@ function encounterResource(ctx: MemberContext, v: Visit, id: string, reasons: { 
   const [code, display, text] = ENCOUNTER_TYPE[v.kind];
   const cls = v.kind === 'er' ? 'EMER' : v.kind === 'inpatient' ? 'IMP' : 'AMB';
   const start = isoDateTime(v.day, v.minute);
-  const end = isoDateTime(v.end, v.kind === 'inpatient' ? 11 * 60 : v.minute + (v.kind === 'er' ? 200 : 30));
+  // Inpatients leave at 11:00 on their discharge day; one discharged the day they came in (a
+  // stay cut short by the end of coverage) leaves two hours after admission, never before (R4 per-1).
+  const discharge = v.end > v.day ? 11 * 60 : Math.max(11 * 60, v.minute + 120);
+  const end = isoDateTime(v.end, v.kind === 'inpatient' ? discharge : v.minute + (v.kind === 'er' ? 200 : 30));
   const r: Resource = {
     resourceType: 'Encounter',
     id,

@@ -61,6 +61,7 @@ function request(ctx: MemberContext, m: MedicationDef, day: number, prescriber: 
 function dispense(ctx: MemberContext, fill: Omit<Fill, 'dispenseId'>): Fill {
   const id = nextId(ctx, 'meddisp');
   const pharmacy = ctx.home.pharmacy;
+  const prepared = 9 * 60 + (fill.refill % 7) * 37;
   ctx.out.push({
     resourceType: 'MedicationDispense',
     id,
@@ -74,8 +75,9 @@ function dispense(ctx: MemberContext, fill: Omit<Fill, 'dispenseId'>): Fill {
     type: fill.refill === 0 ? concept(SYS.actCode, 'FF', 'First Fill') : concept(SYS.actCode, 'RF', 'Refill'),
     quantity: { value: fill.quantity, unit: fill.med.unit },
     daysSupply: { value: fill.daysSupply, unit: 'days', system: SYS.ucum, code: 'd' },
-    whenPrepared: isoDateTime(fill.day, 9 * 60 + (fill.refill % 7) * 37),
-    whenHandedOver: isoDateTime(fill.day, 11 * 60 + (fill.refill % 5) * 41),
+    whenPrepared: isoDateTime(fill.day, prepared),
+    // Handed over after it was prepared (R4 mdd-1), from half an hour to a few hours later.
+    whenHandedOver: isoDateTime(fill.day, prepared + 30 + (fill.refill % 5) * 41),
     dosageInstruction: [{ text: fill.med.sig }],
   });
   return { ...fill, dispenseId: id };
