@@ -70,6 +70,17 @@ async function groupMembers(ctx: TenantContext, groupId: string, at: Date): Prom
   return [...patients].sort();
 }
 
+/**
+ * The two kick-off headers (KO-10, KO-11). Bulk Data 2.0 has the client send both and lets the
+ * server refuse a request without them ("MAY return an error"); the conformance kits expect the
+ * refusal, and the answer names the header to send. Accept governs the OperationOutcome's
+ * format, so any JSON or wildcard range does (an XML-only Accept was already answered 406).
+ */
+export function checkKickoffHeaders(accept: string | undefined, respondAsync: boolean): void {
+  if (!accept?.trim()) throw new InvalidError('The $export kick-off needs an Accept header: send Accept: application/fhir+json', ['Accept'], 'required');
+  if (!respondAsync) throw new InvalidError('$export runs asynchronously only: send Prefer: respond-async', ['Prefer'], 'required');
+}
+
 export async function kickOff(ctx: TenantContext, req: KickoffRequest, onQueued?: () => void): Promise<FhirResponse> {
   const access = ctx.access;
   if (!access) throw new ForbiddenError('Bulk export needs an authenticated client');
