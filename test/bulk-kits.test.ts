@@ -166,6 +166,38 @@ describe('kick-off and status as the conformance kits test them', () => {
     assert.ok(isOperationOutcome(unknown));
   });
 
+  it('KO-23: only types outside the compartment (and not usually referenced) → 400 naming them; lenient → 202 with the note', async () => {
+    for (const url of [`${base}/Patient/$export?_type=ActivityDefinition`, `${base}/Group/g1/$export?_type=ActivityDefinition,HealthcareService`]) {
+      const r = await kickOff(url);
+      assert.equal(r.status, 400, url);
+      assert.ok(isOperationOutcome(r));
+      assert.equal(r.json.issue[0].code, 'not-supported');
+      assert.match(r.json.issue[0].diagnostics, /ActivityDefinition.* outside the Patient compartment/);
+    }
+    const lenient = await runExport(`${base}/Patient/$export?_type=HealthcareService`, { headers: { prefer: 'respond-async, handling=lenient' } });
+    assert.deepEqual(refs(lenient.byType.get('HealthcareService')!), ['HealthcareService/hs-k3', 'HealthcareService/hs-used']);
+    assert.match(lenient.byType.get('OperationOutcome')![0].issue[0].diagnostics, /HealthcareService is not in the Patient compartment/);
+    // Practitioner and the other usually referenced types were always accepted alone.
+    const practitioners = await kickOff(`${base}/Patient/$export?_type=Practitioner`);
+    assert.equal(practitioners.status, 202);
+    await http(practitioners.headers.get('content-location')!, { method: 'DELETE' });
+  });
+
+  it('KO-25, KO-30: unknown patient ids → 400; with handling=lenient they are left out and named in the error file', async () => {
+    const body = { resourceType: 'Parameters', parameter: [{ name: 'patient', valueReference: { reference: 'Patient/k1' } }, { name: 'patient', valueReference: { reference: 'Patient/test-patient-id' } }, { name: '_type', valueString: 'Patient' }] };
+    const strict = await kickOff(`${base}/Patient/$export`, { body });
+    assert.equal(strict.status, 400);
+    assert.match(strict.json.issue[0].diagnostics, /Patient\/test-patient-id is not known/);
+    for (const url of [`${base}/Patient/$export`, `${base}/Group/g1/$export`]) {
+      const lenient = await runExport(url, { body, headers: { prefer: 'respond-async, handling=lenient' } });
+      assert.deepEqual(refs(lenient.byType.get('Patient')!), ['Patient/k1'], url);
+      const outcomes = lenient.byType.get('OperationOutcome')!;
+      assert.equal(outcomes.length, 1);
+      assert.equal(outcomes[0].issue[0].severity, 'warning');
+      assert.match(outcomes[0].issue[0].diagnostics, /patient: Patient\/test-patient-id (is not known|is not a member of Group\/g1)/);
+    }
+  });
+
   it('ST-11, ST-21: after DELETE the status URL answers 404 with an OperationOutcome in the JSON type the client accepts', async () => {
     const k = await kickOff(`${base}/$export?_type=Patient`);
     assert.equal(k.status, 202);

@@ -13,7 +13,7 @@ import { Binds, filterCondition } from '../search/conditions.js';
 import { readCurrent } from '../store/resources.js';
 import { inTransaction } from '../store/database.js';
 import { createJob, runningJobs, runningTenantJobs } from './jobs.js';
-import { compartmentExportTypes, parseKickoff, type ExportLevel } from './parameters.js';
+import { compartmentExportTypes, parseKickoff, type ExportLevel, type ExportParams } from './parameters.js';
 import { mayRead, typeFilters, type JobSpec } from './unit-query.js';
 
 export interface KickoffRequest {
@@ -81,6 +81,21 @@ export function checkKickoffHeaders(accept: string | undefined, respondAsync: bo
   if (!respondAsync) throw new InvalidError('$export runs asynchronously only: send Prefer: respond-async', ['Prefer'], 'required');
 }
 
+/**
+ * The `patient` list without the ids the export cannot serve (unknown, or not in the Group).
+ * Bulk Data: the server SHOULD answer such a request with an error, and with
+ * `Prefer: handling=lenient` MAY process it instead — then without those patients, each named
+ * in the manifest's error file (KO-25, KO-30).
+ */
+function leaveOut(params: ExportParams, strangers: string[], why: string, lenient: boolean): string[] {
+  if (!strangers.length) return params.patients!;
+  const named = strangers.map((p) => `Patient/${p}`).join(', ');
+  if (!lenient) throw new InvalidError(`patient: ${named} ${why}`, ['patient']);
+  params.ignored.push(`patient: ${named} ${why}`);
+  params.patients = params.patients!.filter((p) => !strangers.includes(p));
+  return params.patients;
+}
+
 export async function kickOff(ctx: TenantContext, req: KickoffRequest, onQueued?: () => void): Promise<FhirResponse> {
   const access = ctx.access;
   if (!access) throw new ForbiddenError('Bulk export needs an authenticated client');
@@ -115,8 +130,7 @@ export async function kickOff(ctx: TenantContext, req: KickoffRequest, onQueued?
     if (params.patients) {
       const inGroup = new Set(members);
       const strangers = params.patients.filter((p) => !inGroup.has(p));
-      if (strangers.length) throw new InvalidError(`patient: ${strangers.map((p) => `Patient/${p}`).join(', ')} is not a member of Group/${req.groupId}`, ['patient']);
-      members = params.patients;
+      members = leaveOut(params, strangers, `is not a member of Group/${req.groupId}`, req.lenient);
     }
   } else if (params.patients) {
     const { rows } = await ctx.pool.query<{ id: string }>(
@@ -125,8 +139,7 @@ export async function kickOff(ctx: TenantContext, req: KickoffRequest, onQueued?
     );
     const known = new Set(rows.map((r) => r.id));
     const unknown = params.patients.filter((p) => !known.has(p));
-    if (unknown.length) throw new InvalidError(`patient: ${unknown.map((p) => `Patient/${p}`).join(', ')} is not known`, ['patient']);
-    members = params.patients;
+    members = leaveOut(params, unknown, 'is not known', req.lenient);
   }
 
   await inTransaction(ctx.pool, async (client) => {

@@ -143,6 +143,12 @@ export function parseKickoff(level: ExportLevel, pairs: [string, string][], leni
             }
           }
         }
+        // Only types outside the compartment and outside what its resources usually reference
+        // (Practitioner, Organization…): Bulk Data says the server SHOULD answer with an error,
+        // and MAY process the request under handling=lenient.
+        if (compartment && types.length && !types.some((t) => compartment.has(t)) && !lenient) {
+          throw new InvalidError(`_type: ${types.join(', ')} ${types.length > 1 ? 'are' : 'is'} outside the Patient compartment; a ${level}-level export of only such types holds nothing of the patients (add a compartment type such as Patient, or send Prefer: handling=lenient)`, [name], 'not-supported');
+        }
         out.types = types;
         break;
       }
