@@ -8,10 +8,17 @@
  *
  * `"url":"` cannot occur inside a JSON string (its quotes would be escaped), so every hit is a
  * `url` member; most are Extension.url, absolute (`http://…`) and skipped by the scheme check.
+ *
+ * Measured on the 1,000-member seed (249 MB of JSON): the scan takes about a fifth of the
+ * time PostgreSQL takes to COPY the same rows out, while the same test done in SQL (a CASE with
+ * strpos and a regular expression marking the rows) made that COPY 30–45% slower.
  */
 import { absoluteAttachmentUrls } from '../fhir/attachment.js';
 
-const URL_KEY = Buffer.from('"url":"');
+// The needle leaves out the key's opening quote: Buffer.indexOf skips ahead by the needle's last
+// and first bytes, and '"' is the commonest byte in JSON (searching for `"url":"` ran three
+// times slower). The quote before it is checked at each hit instead.
+const URL_KEY = Buffer.from('url":"');
 const NL = 0x0a;
 const QUOTE = 0x22;
 const HASH = 0x23;
@@ -50,7 +57,7 @@ export function absoluteAttachmentLines(lines: Buffer, base: string): Buffer {
   const out: Buffer[] = [];
   let copied = 0;
   while (hit >= 0) {
-    if (!relativeAt(lines, hit + URL_KEY.length)) {
+    if (lines[hit - 1] !== QUOTE || !relativeAt(lines, hit + URL_KEY.length)) {
       hit = lines.indexOf(URL_KEY, hit + URL_KEY.length);
       continue;
     }

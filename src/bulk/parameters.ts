@@ -123,7 +123,7 @@ export function parseKickoff(level: ExportLevel, pairs: [string, string][], leni
         // Nothing can have changed after a moment that has not come yet: the client's clock or
         // date is wrong, and an empty export would hide that (BDT: "Rejects _since={future date}").
         if (out.since && Date.parse(out.since) > now.getTime()) {
-          throw new InvalidError(`_since: '${values.get(name)![0]}' is in the future (server time ${now.toISOString()})`, [name]);
+          throw new InvalidError(`_since: ${out.since} is in the future (server time ${now.toISOString()})`, [name]);
         }
         break;
       case '_until':
