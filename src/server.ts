@@ -242,7 +242,7 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
 
   const limiter = new PgRateLimiter(pool);
   const limits = new RequestLimits(limiter, config.limits);
-  registerTokenEndpoint(app, { config, pool, keys, jwks: new JwksFetcher(), limits });
+  registerTokenEndpoint(app, { config, pool, keys, jwks: new JwksFetcher(), limits, clients: (t, c) => bearer.enabledClient(t, c) });
 
   await app.register(
     async (fhir) => {

@@ -116,6 +116,10 @@ describe('SMART scopes: grantScopes', () => {
     ['TOK-62 granular requested under an unfiltered registration', 'system/Observation.rs?category=laboratory', 'system/*.rs', 'system/Observation.rs?category=laboratory'],
     ['TOK-62 duplicates collapse', 'system/*.rs system/*.rs', 'system/*.rs', 'system/*.rs'],
     ['TOK-64 empty request', '', 'system/*.rs', ''],
+    ['TOK-64 unknown resource type not granted (v1)', 'system/NoSuchType.read', 'system/*.read', ''],
+    ['TOK-64 unknown resource type not granted (v2)', 'system/UnknownResource.rs', 'system/*.cruds', ''],
+    ['TOK-64 a mix grants the known part', 'system/NoSuchType.read system/Patient.read', 'system/*.rs', 'system/Patient.read'],
+    ['TOK-64 a registration naming an unknown type grants nothing for it', 'system/*.rs', 'system/NoSuchType.rs system/Coverage.rs', 'system/Coverage.rs'],
   ];
   for (const [id, requested, registered, granted] of table) {
     it(`${id}: ${JSON.stringify(requested)} ∩ ${JSON.stringify(registered)} = ${JSON.stringify(granted)}`, () => {
@@ -194,6 +198,21 @@ describe('SMART scopes over HTTP: granted scope and token lifetime', () => {
 
   it('TOK-63, TOK-64: nothing grantable → 400 invalid_scope', async () => {
     assertOAuthError(await tokenWith(server, 'system/*.rs', 'patient/*.read'), 400, 'invalid_scope', 'patient only');
+  });
+
+  it('TOK-64: scopes naming unknown resource types are not granted → 400 invalid_scope naming them', async () => {
+    for (const requested of ['system/NoSuchType.read', 'system/UnknownResource.rs', 'system/NoSuchType.read system/UnknownResource.rs']) {
+      const r = await tokenWith(server, 'system/*.cruds', requested);
+      assertOAuthError(r, 400, 'invalid_scope', requested);
+      assert.match(r.json.error_description, /not R4 resource types: NoSuchType|UnknownResource/);
+      assert.equal(r.json.access_token, undefined);
+    }
+  });
+
+  it('TOK-64: a mix of unknown and real types grants the real part only', async () => {
+    const r = await tokenWith(server, 'system/*.rs', 'system/NoSuchType.read system/Patient.read system/UnknownResource.rs');
+    assertTokenResponse(r);
+    assert.equal(r.json.scope, 'system/Patient.read');
   });
 
   it('TOK-73: the default lifetime is 300 s', async () => {

@@ -97,9 +97,13 @@ describe('bulk export on the US Core examples', () => {
     const url = k.headers.get('content-location')!;
     const del = await http(url, { method: 'DELETE', headers: { accept: 'application/json' } });
     assert.equal(del.status, 202);
+    // Inferno and BDT poll with Accept: application/json; the OperationOutcome comes in that type.
     const after = await http(url, { headers: { accept: 'application/json' } });
     assert.equal(after.status, 404);
-    assert.ok(isOperationOutcome(after));
+    assert.match(after.headers.get('content-type') ?? '', /^application\/json/);
+    assert.equal(after.json.resourceType, 'OperationOutcome');
+    assert.equal(after.json.issue[0].code, 'not-found');
+    assert.ok(isOperationOutcome(await http(url, { headers: { accept: 'application/fhir+json' } })), 'application/fhir+json when asked for');
     assert.equal((await http(url, { method: 'DELETE' })).status, 404, 'ST-22: a second DELETE is 404');
   });
 

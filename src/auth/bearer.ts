@@ -64,8 +64,11 @@ export class BearerAuthenticator {
     }
   }
 
-  /** The client's record when it exists and is enabled (its limits and allowlist come with it). */
-  private async enabledClient(tenant: string, clientId: string): Promise<ClientRecord | undefined> {
+  /**
+   * The client's record when it exists and is enabled (its limits and allowlist come with it),
+   * cached while this process listens for client changes.
+   */
+  async enabledClient(tenant: string, clientId: string): Promise<ClientRecord | undefined> {
     const key = `${tenant}/${clientId}`;
     const cached = this.active.get(key);
     if (cached && cached.until > Date.now()) return cached.client;

@@ -31,6 +31,8 @@ export interface ClientRecord {
   rateBurst: number | null;
   /** Own limit of concurrently running exports; null = EXPORT_MAX_JOBS_PER_CLIENT. */
   maxExports: number | null;
+  /** Own limit of token requests per minute; null = TOKEN_RATE_LIMIT_CLIENT. */
+  tokenPerMinute: number | null;
   /** Addresses and CIDR ranges requests may come from; null = anywhere. */
   allowedIps: string[] | null;
   /** The partner access policy its requests are served under, and whom it acts for. */
@@ -43,6 +45,7 @@ export interface ClientLimits {
   ratePerSecond?: number | null;
   rateBurst?: number | null;
   maxExports?: number | null;
+  tokenPerMinute?: number | null;
   /** Comma-separated addresses/CIDRs; '' or null removes the allowlist. */
   allowedIps?: string | null;
 }
@@ -81,6 +84,7 @@ function fromRow(r: Record<string, any>): ClientRecord {
     ratePerSecond: r.rate_per_second,
     rateBurst: r.rate_burst,
     maxExports: r.max_exports,
+    tokenPerMinute: r.token_rate_per_minute ?? null,
     allowedIps: r.allowed_ips,
     policy: r.policy ?? 'internal',
     organization: r.organization_system ? { system: r.organization_system, value: r.organization_value } : null,
@@ -132,10 +136,10 @@ export async function addClient(pool: pg.Pool, c: NewClient): Promise<{ client_i
   const secret = c.secret ? newSecret() : undefined;
   await pool.query(
     `INSERT INTO client (tenant, client_id, name, jwks_url, jwks, secret_hash, scope, token_ttl, rate_per_second, rate_burst, max_exports, allowed_ips,
-       policy, organization_system, organization_value)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+       token_rate_per_minute, policy, organization_system, organization_value)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
     [c.tenant, clientId, c.name, c.jwksUrl ?? null, jwks, secret ? await hashSecret(secret) : null, c.scope, c.tokenTtl ?? null,
-      limits.rate_per_second ?? null, limits.rate_burst ?? null, limits.max_exports ?? null, limits.allowed_ips ?? null,
+      limits.rate_per_second ?? null, limits.rate_burst ?? null, limits.max_exports ?? null, limits.allowed_ips ?? null, limits.token_rate_per_minute ?? null,
       c.policy ?? 'internal', c.organization?.system ?? null, c.organization?.value ?? null],
   );
   return { client_id: clientId, ...(secret ? { client_secret: secret } : {}) };
@@ -156,6 +160,12 @@ function limitColumns(l: ClientLimits): Record<string, unknown> {
     if (l.maxExports !== null && !(Number.isInteger(l.maxExports) && l.maxExports >= 1)) throw new InvalidError('--max-exports must be a positive whole number');
     cols.max_exports = l.maxExports;
   }
+  if (l.tokenPerMinute !== undefined) {
+    if (l.tokenPerMinute !== null && !(Number.isInteger(l.tokenPerMinute) && l.tokenPerMinute >= 1 && l.tokenPerMinute <= 100_000)) {
+      throw new InvalidError('--token-rate must be a whole number of token requests per minute, 1–100000');
+    }
+    cols.token_rate_per_minute = l.tokenPerMinute;
+  }
   if (l.allowedIps !== undefined) cols.allowed_ips = l.allowedIps ? parseAllowlist(l.allowedIps) : null;
   return cols;
 }
@@ -164,7 +174,7 @@ function limitColumns(l: ClientLimits): Record<string, unknown> {
 export async function updateClientLimits(pool: pg.Pool, tenant: string, clientId: string, limits: ClientLimits): Promise<void> {
   const cols = limitColumns(limits);
   const names = Object.keys(cols);
-  if (!names.length) throw new InvalidError('Nothing to change: give --rate, --burst, --max-exports or --allow-ip');
+  if (!names.length) throw new InvalidError('Nothing to change: give --rate, --burst, --token-rate, --max-exports or --allow-ip');
   const res = await pool.query(
     `UPDATE client SET ${names.map((n, i) => `${n} = $${i + 3}`).join(', ')} WHERE tenant = $1 AND client_id = $2`,
     [tenant, clientId, ...names.map((n) => cols[n])],

@@ -6,6 +6,7 @@
  * Internally every scope is a resource type (or `*`), a set of v2 permissions and an
  * optional search filter; v1 maps onto it (`read` = rs, `write` = cud, `*` = cruds).
  */
+import { isResourceType } from '../fhir/schema.js';
 
 export type Permission = 'c' | 'r' | 'u' | 'd' | 's';
 const ORDER: Permission[] = ['c', 'r', 'u', 'd', 's'];
@@ -80,22 +81,35 @@ function intersect(req: Scope, allowed: Scope): Scope | undefined {
   return { context: 'system', type, perms, syntax: req.syntax, ...(filters.length ? { filter: filters.join('&') } : {}) };
 }
 
+/** True when a scope names `*` or a real R4 resource type: nothing else can ever be granted. */
+function namesKnownType(s: Scope): boolean {
+  return s.type === '*' || isResourceType(s.type);
+}
+
 /**
  * Granted = requested ∩ pre-authorized (TOK-62). Only `system/` scopes are granted to backend
- * clients (TOK-63); unparseable or ungrantable requested scopes are dropped (TOK-64).
- * Returns the granted scopes and their space-separated text in the client's syntax.
+ * clients (TOK-63); unparseable or ungrantable requested scopes are dropped (TOK-64), and so are
+ * scopes naming a type that R4 does not define (`system/NoSuchType.read`): a grant for it would
+ * promise access to something that cannot exist. Returns the granted scopes, their
+ * space-separated text in the client's syntax, and the unknown types requested (for the error
+ * description when nothing at all is grantable).
  */
-export function grantScopes(requested: string, registered: string): { scopes: Scope[]; text: string } {
-  const allowed = parseScopes(registered);
+export function grantScopes(requested: string, registered: string): { scopes: Scope[]; text: string; unknownTypes: string[] } {
+  const allowed = parseScopes(registered).filter(namesKnownType);
   const granted = new Map<string, Scope>();
+  const unknownTypes = new Set<string>();
   for (const req of parseScopes(requested)) {
+    if (!namesKnownType(req)) {
+      unknownTypes.add(req.type);
+      continue;
+    }
     for (const a of allowed) {
       const g = intersect(req, a);
       if (g) granted.set(formatScope(g), g);
     }
   }
   const scopes = [...granted.values()];
-  return { scopes, text: [...new Set(scopes.map((s) => formatScope(s)))].join(' ') };
+  return { scopes, text: [...new Set(scopes.map((s) => formatScope(s)))].join(' '), unknownTypes: [...unknownTypes] };
 }
 
 /** What a request may see of one resource type under one permission. */

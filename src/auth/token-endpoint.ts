@@ -32,6 +32,11 @@ export interface TokenDeps {
   keys: SigningKeys;
   jwks: JwksFetcher;
   limits?: RequestLimits;
+  /**
+   * A registered, enabled client's record, from the per-process cache that client changes
+   * invalidate through LISTEN/NOTIFY (BearerAuthenticator): its own token limit applies at once.
+   */
+  clients?: (tenant: string, clientId: string) => Promise<ClientRecord | undefined>;
 }
 
 const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
@@ -106,7 +111,12 @@ async function handleToken(deps: TokenDeps, req: FastifyRequest<{ Params: { tena
   const form = parseForm(req);
   const claimed = claimedClient(req.headers.authorization, form);
   noteClient(req, claimed);
-  await deps.limits?.enforceToken(reply, tenant, claimed, req.ip);
+  if (deps.limits) {
+    // The claimed client's own limit, if it has one; the claim is checked only later, so a
+    // caller naming another client spends that client's allowance, as it always has.
+    const own = claimed && deps.clients ? await deps.clients(tenant, claimed) : undefined;
+    await deps.limits.enforceToken(reply, tenant, claimed, req.ip, own?.tokenPerMinute);
+  }
   const grantType = form.get('grant_type');
   if (!grantType) throw new OAuthError(400, 'invalid_request', 'grant_type is required'); // E3
   if (grantType !== 'client_credentials') throw new OAuthError(400, 'unsupported_grant_type', 'Only client_credentials is supported'); // E4
@@ -159,7 +169,10 @@ async function handleToken(deps: TokenDeps, req: FastifyRequest<{ Params: { tena
   const requested = form.get('scope');
   if (!requested || !requested.trim()) throw new OAuthError(400, 'invalid_scope', 'scope is required'); // E12
   const granted = grantScopes(requested, client.scope);
-  if (granted.scopes.length === 0) throw new OAuthError(400, 'invalid_scope', 'None of the requested scopes can be granted to this client'); // TOK-64
+  if (granted.scopes.length === 0) {
+    const unknown = granted.unknownTypes.length ? `; not R4 resource types: ${granted.unknownTypes.slice(0, 5).join(', ')}` : '';
+    throw new OAuthError(400, 'invalid_scope', `None of the requested scopes can be granted to this client${unknown}`); // TOK-64
+  }
 
   const ttl = Math.min(client.tokenTtl ?? deps.config.accessTokenTtl, MAX_TOKEN_TTL);
   const accessToken = await issueAccessToken(deps.keys, {

@@ -16,7 +16,7 @@ import { readCurrent } from '../store/resources.js';
 import { inTransaction } from '../store/database.js';
 import { applyExportType, lastTransmitted, takeExportType } from './davinci.js';
 import { createJob, runningJobs, runningTenantJobs } from './jobs.js';
-import { compartmentExportTypes, parseKickoff, type ExportLevel } from './parameters.js';
+import { compartmentExportTypes, parseKickoff, type ExportLevel, type ExportParams } from './parameters.js';
 import { mayRead, typeFilters, type JobSpec } from './unit-query.js';
 
 export interface KickoffRequest {
@@ -81,6 +81,32 @@ async function allowedPatients(ctx: TenantContext, rule: PolicyRule, ids: string
   return ids.filter((id) => visible.has(`Patient/${id}`));
 }
 
+/**
+ * The two kick-off headers (KO-10, KO-11). Bulk Data 2.0 has the client send both and lets the
+ * server refuse a request without them ("MAY return an error"); the conformance kits expect the
+ * refusal, and the answer names the header to send. Accept governs the OperationOutcome's
+ * format, so any JSON or wildcard range does (an XML-only Accept was already answered 406).
+ */
+export function checkKickoffHeaders(accept: string | undefined, respondAsync: boolean): void {
+  if (!accept?.trim()) throw new InvalidError('The $export kick-off needs an Accept header: send Accept: application/fhir+json', ['Accept'], 'required');
+  if (!respondAsync) throw new InvalidError('$export runs asynchronously only: send Prefer: respond-async', ['Prefer'], 'required');
+}
+
+/**
+ * The `patient` list without the ids the export cannot serve (unknown, or not in the Group).
+ * Bulk Data: the server SHOULD answer such a request with an error, and with
+ * `Prefer: handling=lenient` MAY process it instead — then without those patients, each named
+ * in the manifest's error file (KO-25, KO-30).
+ */
+function leaveOut(params: ExportParams, strangers: string[], why: string, lenient: boolean): string[] {
+  if (!strangers.length) return params.patients!;
+  const named = strangers.map((p) => `Patient/${p}`).join(', ');
+  if (!lenient) throw new InvalidError(`patient: ${named} ${why}`, ['patient']);
+  params.ignored.push(`patient: ${named} ${why}`);
+  params.patients = params.patients!.filter((p) => !strangers.includes(p));
+  return params.patients;
+}
+
 export async function kickOff(ctx: TenantContext, req: KickoffRequest, onQueued?: () => void): Promise<FhirResponse> {
   const access = ctx.access;
   if (!access) throw new ForbiddenError('Bulk export needs an authenticated client');
@@ -125,9 +151,8 @@ export async function kickOff(ctx: TenantContext, req: KickoffRequest, onQueued?
     if (params.patients) {
       const inGroup = new Set(members);
       const strangers = params.patients.filter((p) => !inGroup.has(p));
-      // $davinci-data-export ignores ids that are not (visible) members (PDex); $export refuses them.
-      if (strangers.length && !req.davinci) throw new InvalidError(`patient: ${strangers.map((p) => `Patient/${p}`).join(', ')} is not a member of Group/${req.groupId}`, ['patient']);
-      members = params.patients.filter((p) => inGroup.has(p));
+      // $davinci-data-export ignores ids that are not members (PDex); $export refuses them unless lenient.
+      members = leaveOut(params, strangers, `is not a member of Group/${req.groupId}`, req.lenient || req.davinci === true);
     }
   } else if (params.patients) {
     const { rows } = await ctx.pool.query<{ id: string }>(
@@ -136,8 +161,7 @@ export async function kickOff(ctx: TenantContext, req: KickoffRequest, onQueued?
     );
     const known = new Set(rule ? await allowedPatients(ctx, rule, rows.map((r) => r.id)) : rows.map((r) => r.id));
     const unknown = params.patients.filter((p) => !known.has(p));
-    if (unknown.length) throw new InvalidError(`patient: ${unknown.map((p) => `Patient/${p}`).join(', ')} is not known`, ['patient']);
-    members = params.patients;
+    members = leaveOut(params, unknown, 'is not known', req.lenient);
   }
 
   // provider-delta: each member from its own lastTransmitted on the list.

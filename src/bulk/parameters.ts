@@ -33,6 +33,12 @@ export interface ExportParams {
   ignored: string[];
   /** `$davinci-data-export` (src/bulk/davinci.ts): its export type. */
   davinci?: { exportType: string };
+  /**
+   * Notes for the manifest's error file under `handling=lenient` about parameters honoured only
+   * in part (a `_type` outside the Patient compartment at Patient or Group level). Absent in jobs
+   * recorded before it existed.
+   */
+  notes?: string[];
 }
 
 const OUTPUT_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);
@@ -77,8 +83,8 @@ function splitTypeFilters(value: string): string[] {
   return value.split(/,(?=[A-Z][A-Za-z]*\?)/).filter(Boolean);
 }
 
-export function parseKickoff(level: ExportLevel, pairs: [string, string][], lenient: boolean): ExportParams {
-  const out: ExportParams = { level, provenance: 'relevant', typeFilters: {}, partialManifests: false, ignored: [] };
+export function parseKickoff(level: ExportLevel, pairs: [string, string][], lenient: boolean, now = new Date()): ExportParams {
+  const out: ExportParams = { level, provenance: 'relevant', typeFilters: {}, partialManifests: false, ignored: [], notes: [] };
   const unsupported = (name: string, why: string) => {
     if (!lenient) throw new InvalidError(`${name}: ${why}`, [name], 'not-supported');
     out.ignored.push(`${name}: ${why}`);
@@ -116,17 +122,34 @@ export function parseKickoff(level: ExportLevel, pairs: [string, string][], leni
       }
       case '_since':
         out.since = instant(name);
+        // Nothing can have changed after a moment that has not come yet: the client's clock or
+        // date is wrong, and an empty export would hide that (BDT: "Rejects _since={future date}").
+        if (out.since && Date.parse(out.since) > now.getTime()) {
+          throw new InvalidError(`_since: ${out.since} is in the future (server time ${now.toISOString()})`, [name]);
+        }
         break;
       case '_until':
         out.until = instant(name);
         break;
       case '_type': {
-        const allowed = level === 'system' ? undefined : new Set(compartmentExportTypes());
+        const compartment = level === 'system' ? undefined : new Set(compartmentExportTypes());
         const types: string[] = [];
         for (const t of values.get(name)!) {
           if (!isResourceType(t)) unsupported(name, `'${t}' is not a resource type`);
-          else if (allowed && !allowed.has(t)) unsupported(name, `${t} is neither in the Patient compartment nor referenced from it, so a ${level}-level export cannot contain it`);
-          else if (!types.includes(t)) types.push(t);
+          else if (!types.includes(t)) {
+            types.push(t);
+            // A type outside the Patient compartment is accepted at Patient and Group level: the
+            // export holds what the patients' data references of it, which may be nothing (KO-23).
+            if (compartment && !compartment.has(t) && lenient) {
+              out.notes!.push(`_type: ${t} is not in the Patient compartment; this ${level}-level export holds only the ${t} resources that the exported patients' resources reference (possibly none)`);
+            }
+          }
+        }
+        // Only types outside the compartment and outside what its resources usually reference
+        // (Practitioner, Organization…): Bulk Data says the server SHOULD answer with an error,
+        // and MAY process the request under handling=lenient.
+        if (compartment && types.length && !types.some((t) => compartment.has(t)) && !lenient) {
+          throw new InvalidError(`_type: ${types.join(', ')} ${types.length > 1 ? 'are' : 'is'} outside the Patient compartment; a ${level}-level export of only such types holds nothing of the patients (add a compartment type such as Patient, or send Prefer: handling=lenient)`, [name], 'not-supported');
         }
         out.types = types;
         break;

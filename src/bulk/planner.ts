@@ -5,7 +5,7 @@
  * are independent, so workers in any process can run them in any order.
  */
 import type pg from 'pg';
-import { patientCompartmentTypes, REFERENCED_TYPES } from '../fhir/compartment.js';
+import { patientCompartmentTypes } from '../fhir/compartment.js';
 import type { ExportConfig } from '../config.js';
 import { isResourceType } from '../fhir/schema.js';
 import { planAuditUnits } from './audit-unit.js';
@@ -84,7 +84,6 @@ export async function planUnits(db: pg.Pool, job: JobSpec, cfg: ExportConfig): P
   const units: PlannedUnit[] = [];
   const level = job.params.level;
   const compartment = new Set(patientCompartmentTypes());
-  const referenced = new Set<string>(REFERENCED_TYPES);
   const latestProvenance = job.params.provenance === 'latest';
 
   if (level !== 'system' && job.params.organizeBy === 'Patient') {
@@ -108,7 +107,9 @@ export async function planUnits(db: pg.Pool, job: JobSpec, cfg: ExportConfig): P
       } else {
         for (const [lo, hi] of await idRanges(db, job.tenant, type, cfg.unitSize)) units.push({ kind: 'resources', type, lo, hi });
       }
-    } else if (referenced.has(type)) {
+    } else {
+      // Outside the compartment (the usual REFERENCED_TYPES, or a type asked for by _type):
+      // the resources of that type that the exported patients' resources reference.
       units.push({ kind: 'referenced', type, lo: null, hi: null });
     }
     if (job.params.since) units.push({ kind: 'deleted', type, lo: null, hi: null });

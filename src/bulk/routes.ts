@@ -7,10 +7,11 @@ import { createGzip } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidError, FhirError, UnsupportedMediaTypeError } from '../errors.js';
 import { noteResources } from '../audit/hooks.js';
+import { outcomeMediaType } from '../http/media.js';
 import { sendFhir } from '../http/reply.js';
 import { FHIR_BASE_PATH } from '../http/urls.js';
 import type { TenantContext } from '../interactions/context.js';
-import { kickOff } from './kickoff.js';
+import { checkKickoffHeaders, kickOff } from './kickoff.js';
 import { parametersToPairs, type ExportLevel } from './parameters.js';
 import { jobPrefix } from './runner.js';
 import { cancelExport, exportFile, exportStatus } from './status.js';
@@ -71,6 +72,9 @@ export function registerBulkRoutes(fhir: FastifyInstance, opts: BulkRouteOptions
   const { tctx } = opts;
   const start = async (req: Req, reply: FastifyReply, level: ExportLevel, davinci = false) => {
     const ctx = tctx(req);
+    const prefer = preferTokens(req);
+    // `_format` names the answer's format as Accept would (it overrides Accept in FHIR).
+    checkKickoffHeaders(req.headers.accept || req.query._format, prefer.includes('respond-async'));
     let pairs = queryPairs(req);
     if (req.method === 'POST') {
       const type = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
@@ -80,7 +84,14 @@ export function registerBulkRoutes(fhir: FastifyInstance, opts: BulkRouteOptions
     }
     const res = await kickOff(
       ctx,
-      { level, groupId: req.params.id, pairs, lenient: preferTokens(req).includes('handling=lenient'), requestUrl: requestUrl(ctx, req), davinci },
+      {
+        level,
+        groupId: req.params.id,
+        pairs,
+        lenient: prefer.includes('handling=lenient'),
+        requestUrl: requestUrl(ctx, req),
+        davinci,
+      },
       opts.onQueued,
     );
     return sendFhir(reply, res);
@@ -92,8 +103,14 @@ export function registerBulkRoutes(fhir: FastifyInstance, opts: BulkRouteOptions
     fhir.route({ method, url: '/Group/:id/$davinci-data-export', handler: (req: Req, reply) => start(req, reply, 'group', true) });
   }
 
-  fhir.get('/$export-status/:job', async (req: Req, reply) => sendFhir(reply, await exportStatus(tctx(req), req.params.job!, req.query.page)));
-  fhir.delete('/$export-status/:job', async (req: Req, reply) => sendFhir(reply, await cancelExport(tctx(req), req.params.job!)));
+  // The status URL's OperationOutcomes (a 404 after DELETE, the DELETE's own 202) come in the JSON
+  // type the client accepts: BDT and others accept only application/json there (ST-21).
+  const statusConfig = { outcomeFollowsAccept: true };
+  fhir.get('/$export-status/:job', { config: statusConfig }, async (req: Req, reply) => sendFhir(reply, await exportStatus(tctx(req), req.params.job!, req.query.page)));
+  fhir.delete('/$export-status/:job', { config: statusConfig }, async (req: Req, reply) => {
+    const res = await cancelExport(tctx(req), req.params.job!);
+    return sendFhir(reply, { ...res, contentType: outcomeMediaType(req.headers.accept) });
+  });
 
   fhir.get(FILE_ROUTE, async (req: Req, reply) => {
     const ctx = tctx(req);

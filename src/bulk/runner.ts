@@ -9,6 +9,7 @@ import { to as copyTo } from 'pg-copy-streams';
 import type { ExportConfig } from '../config.js';
 import { subsetJson } from '../fhir/subset.js';
 import { operationOutcome } from '../http/outcome.js';
+import { absoluteAttachmentLines } from './attachment-lines.js';
 import type { ClaimedUnit, UnitOutput } from './jobs.js';
 import { writeAuditUnit } from './audit-unit.js';
 import { LineBuffer, NdjsonParts } from './ndjson-writer.js';
@@ -126,12 +127,17 @@ export async function runUnit(ctx: RunContext, unit: ClaimedUnit, signal: AbortS
   if (unit.kind === 'plan') {
     const units = await planUnits(ctx.pool, job, ctx.config);
     const files: UnitOutput['files'] = [];
-    if (job.params.ignored.length) {
-      // One OperationOutcome per parameter ignored under handling=lenient (KO-30, ST-08).
+    const notes = job.params.notes ?? [];
+    if (job.params.ignored.length || notes.length) {
+      // One OperationOutcome per parameter ignored under handling=lenient (KO-30, ST-08), and
+      // one per parameter honoured only in part.
       const parts = new NdjsonParts(ctx.storage, prefix, `errors-${unit.attempt}`, ctx.config.fileMaxBytes);
-      const lines = job.params.ignored.map((d) =>
-        JSON.stringify(operationOutcome([{ severity: 'warning', code: 'not-supported', diagnostics: `Ignored ${d} (Prefer: handling=lenient)` }])),
-      );
+      const lines = [
+        ...job.params.ignored.map((d) =>
+          JSON.stringify(operationOutcome([{ severity: 'warning', code: 'not-supported', diagnostics: `Ignored ${d} (Prefer: handling=lenient)` }])),
+        ),
+        ...notes.map((d) => JSON.stringify(operationOutcome([{ severity: 'information', code: 'informational', diagnostics: d }]))),
+      ];
       for (const f of await parts.fill(() => parts.write(Buffer.from(`${lines.join('\n')}\n`)))) files.push({ ...f, kind: 'error', type: 'OperationOutcome' });
     }
     return { files, resources: 0, units };
@@ -144,7 +150,9 @@ export async function runUnit(ctx: RunContext, unit: ClaimedUnit, signal: AbortS
   const deleted = unit.kind === 'deleted';
   const st = deleted ? deletedStatement(job, unit) : unitStatement(job, unit);
   const parts = new NdjsonParts(ctx.storage, prefix, `${deleted ? 'deleted-' : ''}${type}-${unit.seq}-${unit.attempt}`, ctx.config.fileMaxBytes);
-  const files = await parts.fill(() => copyLines(ctx, st, signal, (lines) => parts.write(deleted ? lines : servedLines(job, type, lines))));
+  // Attachment urls become absolute in the output only; REST reads keep what is stored (DL-12).
+  const output = (lines: Buffer) => servedLines(job, type, absoluteAttachmentLines(lines, job.base));
+  const files = await parts.fill(() => copyLines(ctx, st, signal, (lines) => parts.write(deleted ? lines : output(lines))));
   const out: UnitOutput['files'] = files.map((f) => ({ ...f, kind: deleted ? ('deleted' as const) : ('output' as const), type: deleted ? 'Bundle' : type }));
   if (unit.kind === 'members' && type === 'Patient') out.push(...(await withheldMembersFile(ctx, job, unit, prefix)));
   return { files: out, resources: deleted ? 0 : files.reduce((n, f) => n + f.count, 0) };
@@ -172,7 +180,7 @@ async function runOrganized(ctx: RunContext, unit: ClaimedUnit, job: JobSpec, pr
       const st = organizedStatement(job, unit, types);
       await copyLines(ctx, st, signal, async (lines) => {
         const out: string[] = [];
-        const text = lines.toString('utf8');
+        const text = absoluteAttachmentLines(lines, job.base).toString('utf8');
         for (const line of text.split('\n')) {
           if (!line) continue;
           const sep = line.indexOf('\x02');

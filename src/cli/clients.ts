@@ -11,6 +11,7 @@ import { withDatabase } from './database.js';
 interface LimitFlags {
   rate?: string;
   burst?: string;
+  tokenRate?: string;
   maxExports?: string;
   allowIp?: string;
 }
@@ -33,6 +34,7 @@ function limitsFrom(o: LimitFlags): ClientLimits {
   return {
     ratePerSecond: n(o.rate),
     rateBurst: n(o.burst),
+    tokenPerMinute: n(o.tokenRate),
     maxExports: n(o.maxExports),
     allowedIps: o.allowIp === undefined ? undefined : o.allowIp === 'any' ? null : o.allowIp,
   };
@@ -52,6 +54,7 @@ export function registerClients(program: Command): void {
     .option('--token-ttl <seconds>', 'access-token lifetime for this client (30–3600; default ACCESS_TOKEN_TTL)')
     .option('--rate <perSecond>', 'requests per second for this client (default RATE_LIMIT_CLIENT)')
     .option('--burst <requests>', 'burst above the rate (default RATE_LIMIT_CLIENT_BURST)')
+    .option('--token-rate <perMinute>', 'token requests per minute for this client (default TOKEN_RATE_LIMIT_CLIENT)')
     .option('--max-exports <n>', 'concurrently running exports (default EXPORT_MAX_JOBS_PER_CLIENT)')
     .option('--allow-ip <cidrs>', 'comma-separated addresses/CIDR ranges the client may connect from (default anywhere)')
     .option('--policy <policy>', POLICY_HELP)
@@ -76,10 +79,11 @@ export function registerClients(program: Command): void {
     });
   clients
     .command('update <clientId>')
-    .description('change a client\'s rate, burst, export limit, IP allowlist or partner policy (takes effect at once in every process)')
+    .description('change a client\'s rate, burst, token rate, export limit, IP allowlist or partner policy (takes effect at once in every process)')
     .requiredOption('--tenant <id>', 'tenant')
     .option('--rate <perSecond>', 'requests per second ("default" for the server default)')
     .option('--burst <requests>', 'burst above the rate ("default" for the server default)')
+    .option('--token-rate <perMinute>', 'token requests per minute ("default" for the server default)')
     .option('--max-exports <n>', 'concurrently running exports ("default" for the server default)')
     .option('--allow-ip <cidrs>', 'comma-separated addresses/CIDR ranges ("any" removes the allowlist)')
     .option('--policy <policy>', POLICY_HELP)
@@ -104,7 +108,7 @@ export function registerClients(program: Command): void {
           const auth = c.secretHash ? 'client_secret' : c.jwksUrl ? `jwks_url ${c.jwksUrl}` : 'inline jwks';
           process.stdout.write(
             `${JSON.stringify({
-              client_id: c.clientId, name: c.name, auth, scope: c.scope, token_ttl: c.tokenTtl, rate: c.ratePerSecond, burst: c.rateBurst,
+              client_id: c.clientId, name: c.name, auth, scope: c.scope, token_ttl: c.tokenTtl, rate: c.ratePerSecond, burst: c.rateBurst, token_rate: c.tokenPerMinute,
               max_exports: c.maxExports, allow_ip: c.allowedIps,
               policy: c.policy, organization: c.organization ? `${c.organization.system}|${c.organization.value}` : null, disabled: !!c.disabledAt, created: c.createdAt.toISOString(),
             })}\n`,

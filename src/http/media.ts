@@ -63,6 +63,19 @@ export function prefersRaw(accept: string | undefined, contentType: string): boo
   return false;
 }
 
+/**
+ * The media type of an OperationOutcome for a client that may not speak FHIR's own type: FHIR
+ * allows both `application/fhir+json` and `application/json`, so the first JSON (or wildcard)
+ * range the client accepts decides. Without any, FHIR JSON.
+ */
+export function outcomeMediaType(accept: string | undefined): string {
+  for (const r of parseAccept(accept)) {
+    if (r.type === 'application/json' || r.type === 'text/json') return 'application/json; charset=utf-8';
+    if (JSON_TYPES.has(r.type) || r.type === '*/*' || r.type === 'application/*') return FHIR_JSON_UTF8;
+  }
+  return FHIR_JSON_UTF8;
+}
+
 export function isJsonContentType(header: string | undefined): boolean {
   if (!header) return false;
   return JSON_TYPES.has(header.toLowerCase().split(';')[0].trim());

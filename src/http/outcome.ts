@@ -8,7 +8,18 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { FhirError, type Issue } from '../errors.js';
 import { noteFailure } from '../audit/hooks.js';
 import { databaseUnavailable } from '../store/availability.js';
-import { FHIR_JSON_UTF8 } from './media.js';
+import { FHIR_JSON_UTF8, outcomeMediaType } from './media.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * Errors of this route are sent in the JSON media type the client accepts (`application/json`
+     * when that is all it accepts) rather than always `application/fhir+json`: the export status
+     * URL, whose manifest is plain JSON and whose clients may parse only that (ST-11, ST-21).
+     */
+    outcomeFollowsAccept?: boolean;
+  }
+}
 
 export function operationOutcome(issues: Issue[]): Record<string, unknown> {
   return {
@@ -59,7 +70,8 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: unk
   else if (error.status >= 500) request.log.warn({ err }, 'request failed');
   noteFailure(request, error.auditDetail ?? error.issues[0]?.diagnostics ?? `HTTP ${error.status}`);
   const issues = error.issues.map((i) => ({ ...i, diagnostics: error.status === 500 ? `${i.diagnostics} (request ${request.id})` : i.diagnostics }));
-  return reply.code(error.status).headers(error.headers).type(FHIR_JSON_UTF8).send(JSON.stringify(operationOutcome(issues)));
+  const type = request.routeOptions?.config?.outcomeFollowsAccept ? outcomeMediaType(request.headers.accept) : FHIR_JSON_UTF8;
+  return reply.code(error.status).headers(error.headers).type(type).send(JSON.stringify(operationOutcome(issues)));
 }
 
 /**

@@ -63,12 +63,16 @@ export class RequestLimits {
     }
   }
 
-  /** Token endpoint: per claimed client and per source address, per minute. */
-  async enforceToken(reply: FastifyReply, tenant: string, claimedClient: string | undefined, ip: string | undefined): Promise<void> {
+  /**
+   * Token endpoint: per claimed client and per source address, per minute. `clientPerMinute` is
+   * the claimed client's own limit (`clients update --token-rate`), when it is a registered
+   * client that has one; otherwise TOKEN_RATE_LIMIT_CLIENT applies.
+   */
+  async enforceToken(reply: FastifyReply, tenant: string, claimedClient: string | undefined, ip: string | undefined, clientPerMinute?: number | null): Promise<void> {
     const perMinute = (n: number) => ({ rate: n / 60, burst: n });
     // Per tenant and address: one tenant's partners behind a shared address never lock out another's.
     const specs: BucketSpec[] = [{ key: `ti:${tenant}/${ip ?? '?'}`, ...perMinute(this.config.tokenPerMinuteIp) }];
-    if (claimedClient) specs.push({ key: `tc:${tenant}/${claimedClient}`, ...perMinute(this.config.tokenPerMinuteClient) });
+    if (claimedClient) specs.push({ key: `tc:${tenant}/${claimedClient}`, ...perMinute(clientPerMinute ?? this.config.tokenPerMinuteClient) });
     const states = await this.limiter.take(specs);
     setHeaders(reply, states);
     const refused = states.filter((s) => !s.allowed);
