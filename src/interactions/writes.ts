@@ -28,6 +28,8 @@ export interface WriteRequest {
   ifMatch?: number;
   /** Where this request came from, for error messages (e.g. `Bundle.entry[3]`). */
   label?: string;
+  /** Import's `--on-unresolved keep`: a `urn:uuid:` reference matching no fullUrl is stored as written. */
+  keepUrnReferences?: boolean;
 }
 
 export type WriteOutcome = WriteResult | (StoredVersion & { outcome: 'exists' });
@@ -153,7 +155,7 @@ export async function performWrites(client: pg.PoolClient, tenant: string, reque
     rewriteReferences(write.resource, (ref) => {
       const target = targets.get(ref);
       if (target) return target;
-      if (ref.startsWith('urn:uuid:') || ref.startsWith('urn:oid:')) {
+      if ((ref.startsWith('urn:uuid:') || ref.startsWith('urn:oid:')) && !requests[index].keepUrnReferences) {
         throw new InvalidError(`${label ?? key}: reference '${ref}' matches no entry's fullUrl`, label ? [`${label}.resource`] : undefined);
       }
       return undefined;
