@@ -12,14 +12,23 @@ export const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathn
 
 export const KICKOFF_HEADERS = { accept: 'application/fhir+json', prefer: 'respond-async' };
 
-/** The project's US Core fixtures (test/fixtures/us-core.ts), stored through the API with PUT; returns what was stored. */
+/**
+ * The project's US Core fixtures (test/fixtures/us-core.ts), stored through the API as PUTs in
+ * transaction Bundles of 100 (a few requests, not hundreds); returns what was stored.
+ */
 export async function loadFixtures(base: string): Promise<any[]> {
   const stored: any[] = [];
-  for (const r of fixtureResources()) {
-    const put = await http(`${base}/${r.resourceType}/${r.id}`, { method: 'PUT', body: r });
-    assert.ok(put.status === 200 || put.status === 201, `${r.resourceType}/${r.id}: ${put.text.slice(0, 300)}`);
-    stored.push(put.json);
+  const all = fixtureResources();
+  for (let i = 0; i < all.length; i += 100) {
+    const entry = all.slice(i, i + 100).map((resource) => ({ resource, request: { method: 'PUT', url: `${resource.resourceType}/${resource.id}` } }));
+    const r = await http(base, { method: 'POST', body: { resourceType: 'Bundle', type: 'transaction', entry }, headers: { prefer: 'return=representation' } });
+    assert.equal(r.status, 200, r.text.slice(0, 500));
+    for (const e of r.json.entry) {
+      assert.match(e.response.status, /^20[01]/);
+      stored.push(e.resource);
+    }
   }
+  assert.equal(stored.length, all.length);
   return stored;
 }
 
