@@ -20,7 +20,7 @@ import { DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, importFiles } from '../src/imp
 import { openDatabase } from '../src/store/database.js';
 import { dropTenant, figure, table, withPeakRss, type Figure } from './lib/report.js';
 import { addTenant } from '../src/store/tenants.js';
-import { loadTemplate, writeDataset } from './lib/us-core-dataset.js';
+import { loadTemplate, writeDataset } from './lib/fixture-dataset.js';
 
 const RESOURCES = Number(process.env.BENCH_IMPORT_RESOURCES ?? 200_000);
 /** The issue's goal on a 2-core machine. */
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   const tenant = `bench-import-${crypto.randomBytes(4).toString('hex')}`;
   const plainTenant = `${tenant}-plain`;
   try {
-    const file = path.join(dir, 'us-core-copies.ndjson');
+    const file = path.join(dir, 'fixture-copies.ndjson');
     const template = loadTemplate();
     for (const s of template.skipped) process.stderr.write(`left out (invalid R4): ${s}\n`);
     const lines = await writeDataset(template, file, RESOURCES);

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { tokenFor } from './helpers/auth.js';
-import { kickOff, loadExamples, poll, refs, runExport } from './helpers/bulk.js';
+import { kickOff, loadFixtures, poll, refs, runExport } from './helpers/bulk.js';
 import { http, isOperationOutcome } from './helpers/http.js';
 import { startServer, type TestServer } from './helpers/server.js';
 
@@ -18,7 +18,7 @@ describe('bulk export conformance rows', () => {
   before(async () => {
     server = await startServer({}, { workers: 2 });
     ({ tenant, base } = await server.newTenant('bulkconf'));
-    stored = await loadExamples(base);
+    stored = await loadFixtures(base);
   });
   after(() => server.close());
 

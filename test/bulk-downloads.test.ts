@@ -6,7 +6,7 @@ import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config.js';
 import { tokenFor } from './helpers/auth.js';
-import { kickOff, loadExamples, runExport } from './helpers/bulk.js';
+import { kickOff, loadFixtures, runExport } from './helpers/bulk.js';
 import { http, isOperationOutcome } from './helpers/http.js';
 import { startServer, type TestServer } from './helpers/server.js';
 
@@ -22,7 +22,7 @@ describe('export downloads', () => {
     let token: string;
     ({ tenant, base, token } = await server.newTenant('dl'));
     ownerToken = `Bearer ${token}`;
-    await loadExamples(base);
+    await loadFixtures(base);
     const { manifest, files } = await runExport(`${base}/$export?_type=Observation,Patient`);
     const item = manifest.output.find((o: any) => o.type === 'Observation');
     url = item.url;

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config.js';
 import { tokenFor } from './helpers/auth.js';
-import { kickOff, loadExamples, poll, refs, runExport } from './helpers/bulk.js';
+import { kickOff, loadFixtures, poll, refs, runExport } from './helpers/bulk.js';
 import { http, isOperationOutcome } from './helpers/http.js';
 import { assertValidR4 } from './helpers/schema.js';
 import { startServer, type TestServer } from './helpers/server.js';
@@ -21,7 +21,7 @@ describe('bulk export parameters', () => {
   before(async () => {
     server = await startServer({ export: { ...loadConfig().export, manifestPageSize: 2, fileMaxBytes: 4096 } }, { workers: 2 });
     ({ tenant, base } = await server.newTenant('bulkparams'));
-    stored = await loadExamples(base);
+    stored = await loadFixtures(base);
   });
   after(() => server.close());
 
@@ -42,13 +42,13 @@ describe('bulk export parameters', () => {
       resourceType: 'Parameters',
       parameter: [
         { name: '_type', valueString: 'Patient,Condition' },
-        { name: 'patient', valueReference: { reference: 'Patient/example' } },
+        { name: 'patient', valueReference: { reference: 'Patient/adult' } },
       ],
     };
     const { byType, manifest } = await runExport(`${base}/Patient/$export`, { body });
     assert.equal(manifest.request, `${base}/Patient/$export`, 'ST-05: request without the body parameters');
-    assert.deepEqual(refs(byType.get('Patient')!), ['Patient/example']);
-    assert.deepEqual(refs(byType.get('Condition')!), refs(of('Condition').filter((c) => c.subject?.reference === 'Patient/example')));
+    assert.deepEqual(refs(byType.get('Patient')!), ['Patient/adult']);
+    assert.deepEqual(refs(byType.get('Condition')!), refs(of('Condition').filter((c) => c.subject?.reference === 'Patient/adult')));
     const wrong = await kickOff(`${base}/$export`, { body: { resourceType: 'Patient' } });
     assert.equal(wrong.status, 400);
     assert.ok(isOperationOutcome(wrong));
@@ -127,10 +127,10 @@ describe('bulk export parameters', () => {
   });
 
   it('KO-25: patient= on a system export → 400; unknown patient → 400; a Group non-member → 400', async () => {
-    assert.equal((await kickOff(`${base}/$export?patient=Patient/example`)).status, 400);
+    assert.equal((await kickOff(`${base}/$export?patient=Patient/adult`)).status, 400);
     assert.equal((await kickOff(`${base}/Patient/$export?patient=Patient/nobody`)).status, 400);
-    assert.equal((await http(`${base}/Group/pair`, { method: 'PUT', body: { resourceType: 'Group', id: 'pair', type: 'person', actual: true, member: [{ entity: { reference: 'Patient/example' } }] } })).status, 201);
-    const r = await kickOff(`${base}/Group/pair/$export?patient=Patient/child-example`);
+    assert.equal((await http(`${base}/Group/pair`, { method: 'PUT', body: { resourceType: 'Group', id: 'pair', type: 'person', actual: true, member: [{ entity: { reference: 'Patient/adult' } }] } })).status, 201);
+    const r = await kickOff(`${base}/Group/pair/$export?patient=Patient/child`);
     assert.equal(r.status, 400);
     assert.match(r.json.issue[0].diagnostics, /not a member/);
   });

@@ -13,7 +13,7 @@ import S3rver from 's3rver';
 import { S3Storage } from '../src/bulk/s3-storage.js';
 import { ExportWorkers } from '../src/bulk/worker.js';
 import { loadConfig } from '../src/config.js';
-import { kickOff, loadExamples, poll, refs, runExport } from './helpers/bulk.js';
+import { kickOff, loadFixtures, poll, refs, runExport } from './helpers/bulk.js';
 import { http } from './helpers/http.js';
 import { assertValidR4 } from './helpers/schema.js';
 import { freePort, startServer, uniqueId, type TestServer } from './helpers/server.js';
@@ -42,7 +42,7 @@ describe('bulk export to S3-compatible storage', () => {
     const exportConfig = { ...loadConfig().export, storage: storageUrl };
     server = await startServer({ export: exportConfig }, { workers: 2 });
     ({ tenant, base, token } = await server.newTenant('s3'));
-    stored = await loadExamples(base);
+    stored = await loadFixtures(base);
   });
   after(async () => {
     await server.close();

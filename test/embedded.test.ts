@@ -117,3 +117,55 @@ describe('embedded PostgreSQL', () => {
     assert.ok(!fs.existsSync(path.join(dataDir, 'postgres', 'postmaster.pid')));
   });
 });
+
+describe('embedded PostgreSQL as root from a private folder', () => {
+  // `git clone … /root/payer-fhir && npm start` as root: PostgreSQL runs as the postgres user,
+  // which cannot enter a mode-700 folder, so the cluster lives where that user can reach it.
+  const root = process.getuid?.() === 0;
+  const privateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'payer-fhir-private-'));
+  fs.chmodSync(privateDir, 0o700);
+  const dataDir = path.join(privateDir, 'checkout', 'data');
+  const children: ChildProcess[] = [];
+  let cluster: string | undefined;
+  after(() => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    fs.rmSync(privateDir, { recursive: true, force: true });
+    if (cluster) fs.rmSync(path.dirname(cluster), { recursive: true, force: true });
+  });
+
+  it('serve starts with DATA_DIR in a 700 folder, says where the cluster is, and finds it again on the next start', { skip: !root && 'only root runs PostgreSQL as another user' }, async () => {
+    const start = async () => {
+      const port = await freePort();
+      const child = spawn(process.execPath, [bin, 'serve'], { env: envFor(dataDir, port), stdio: ['ignore', 'ignore', 'pipe'] });
+      children.push(child);
+      let stderr = '';
+      child.stderr!.on('data', (d) => (stderr += d));
+      await waitReady(`http://127.0.0.1:${port}`, child);
+      return { child, port, stderr: () => stderr };
+    };
+    const first = await start();
+    const said = /embedded PostgreSQL data in (\S+) \(the postgres user it runs as cannot enter (\S+)\)/.exec(first.stderr());
+    assert.ok(said, first.stderr());
+    cluster = said[1];
+    assert.equal(said[2], dataDir);
+    assert.ok(!cluster.startsWith(privateDir), 'the cluster is outside the private folder');
+    assert.ok(fs.existsSync(path.join(cluster, 'PG_VERSION')));
+    assert.equal(fs.statSync(cluster).uid, Number((await run('id', ['-u', 'postgres'])).stdout.trim()), 'owned by the postgres user');
+    assert.equal(fs.readFileSync(path.join(dataDir, 'postgres.location'), 'utf8').trim(), path.dirname(cluster));
+    assert.ok(!fs.existsSync(path.join(dataDir, 'postgres')), 'no cluster inside DATA_DIR');
+
+    const tenant = uniqueId('priv');
+    const env = envFor(dataDir, first.port);
+    assert.match((await run(process.execPath, [bin, 'tenants', 'add', tenant], { env })).stderr, /already running/, 'a command finds the running server');
+    first.child.kill('SIGTERM');
+    assert.equal(await exited(first.child), 0);
+    assert.ok(!fs.existsSync(path.join(cluster, 'postmaster.pid')), 'SIGTERM stopped it');
+
+    const second = await start();
+    assert.ok(second.stderr().includes(`embedded PostgreSQL data in ${cluster} `), 'the same DATA_DIR finds the same cluster');
+    const listed = await run(process.execPath, [bin, 'tenants', 'list'], { env: envFor(dataDir, second.port) });
+    assert.match(listed.stdout, new RegExp(`^${tenant}`, 'm'), 'the data survived the restart');
+    second.child.kill('SIGTERM');
+    assert.equal(await exited(second.child), 0);
+  });
+});

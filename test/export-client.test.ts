@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { registerKeyClient } from './helpers/auth.js';
-import { loadExamples, refs, repoRoot } from './helpers/bulk.js';
+import { loadFixtures, refs, repoRoot } from './helpers/bulk.js';
 import { http as request } from './helpers/http.js';
 import { freePort, startServer, type TestServer } from './helpers/server.js';
 
@@ -48,8 +48,8 @@ describe('payer-fhir export (the Bulk Data client)', () => {
   before(async () => {
     server = await startServer({}, { workers: 2 });
     ({ tenant, base } = await server.newTenant('client'));
-    stored = await loadExamples(base);
-    const group = { resourceType: 'Group', id: 'two', type: 'person', actual: true, member: [{ entity: { reference: 'Patient/example' } }, { entity: { reference: 'Patient/child-example' } }] };
+    stored = await loadFixtures(base);
+    const group = { resourceType: 'Group', id: 'two', type: 'person', actual: true, member: [{ entity: { reference: 'Patient/adult' } }, { entity: { reference: 'Patient/child' } }] };
     assert.equal((await request(`${base}/Group/two`, { method: 'PUT', body: group })).status, 201);
     stored.push(group);
     const client = await registerKeyClient(server.db.pool, tenant, 'system/*.rs');
@@ -79,7 +79,7 @@ describe('payer-fhir export (the Bulk Data client)', () => {
     const grp = path.join(tmp, 'group');
     const g = await run([...common(base, grp), '--group', 'two', '--type', 'Patient,Condition']);
     assert.equal(g.code, 0, g.stderr);
-    const members = new Set(['Patient/example', 'Patient/child-example']);
+    const members = new Set(['Patient/adult', 'Patient/child']);
     assert.deepEqual(
       exported(grp),
       refs(stored.filter((x) => (x.resourceType === 'Patient' && members.has(`Patient/${x.id}`)) || (x.resourceType === 'Condition' && members.has(x.subject?.reference)))),

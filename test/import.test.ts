@@ -1,5 +1,5 @@
 // `payer-fhir import`, run as a user runs it (the real CLI in a child process against the
-// test database), checked through the database and over HTTP: the US Core examples, a
+// test database), checked through the database and over HTTP: the project's US Core fixtures, a
 // Synthea-style transaction Bundle, NDJSON with bad lines under both --on-error modes,
 // folders, single-resource files, and unknown tenants or paths.
 import assert from 'node:assert/strict';
@@ -12,11 +12,10 @@ import { after, before, describe, it } from 'node:test';
 import { http } from './helpers/http.js';
 import { assertValidR4 } from './helpers/schema.js';
 import { startServer, type TestServer } from './helpers/server.js';
-import { usCoreExamplesDir } from './helpers/us-core.js';
+import { clinicResources, FIXTURE_MEMBERS, FIXTURE_SEED } from './fixtures/us-core.js';
+import { generatePopulation } from '../src/seed/generator.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
-// shared/ lies beside the repository (in CI too, where the clone is elsewhere).
-const US_CORE = usCoreExamplesDir;
 
 interface CliResult {
   code: number;
@@ -42,15 +41,32 @@ function withoutMeta(resource: Record<string, unknown>): Record<string, unknown>
   return rest;
 }
 
-/** What the examples folder holds, as the import should load it: files, and searchset/collection entries. */
-function usCoreResources(): { file: string; resource: any }[] {
-  const out: { file: string; resource: any }[] = [];
-  for (const name of fs.readdirSync(US_CORE).filter((f) => f.endsWith('.json'))) {
-    const value = JSON.parse(fs.readFileSync(path.join(US_CORE, name), 'utf8'));
-    if (value.resourceType === 'Bundle') for (const e of value.entry) out.push({ file: name, resource: e.resource });
-    else out.push({ file: name, resource: value });
+/**
+ * The fixtures as a folder a user would import: each clinic resource in a file of its own,
+ * the seeded population in a collection Bundle and a searchset Bundle, and one resource the
+ * R4 schema refuses (a Narrative without its div). Returns what the import should load.
+ */
+function writeFixtureFolder(dir: string): { resources: { file: string; resource: any }[]; invalid: string } {
+  fs.mkdirSync(dir, { recursive: true });
+  const resources: { file: string; resource: any }[] = [];
+  for (const r of clinicResources()) {
+    const file = `${r.resourceType}-${r.id}.json`;
+    fs.writeFileSync(path.join(dir, file), JSON.stringify(r, null, 2));
+    resources.push({ file, resource: r });
   }
-  return out;
+  const population = [...generatePopulation({ seed: FIXTURE_SEED, members: FIXTURE_MEMBERS })];
+  const half = population.length >> 1;
+  const bundles: [string, object][] = [
+    ['population-collection.json', { resourceType: 'Bundle', type: 'collection', entry: population.slice(0, half).map((resource) => ({ fullUrl: `urn:uuid:${resource.id}`, resource })) }],
+    ['population-searchset.json', { resourceType: 'Bundle', type: 'searchset', entry: population.slice(half).map((resource) => ({ resource, search: { mode: 'match' } })) }],
+  ];
+  for (const [file, bundle] of bundles) {
+    fs.writeFileSync(path.join(dir, file), JSON.stringify(bundle));
+    for (const e of (bundle as { entry: { resource: any }[] }).entry) resources.push({ file, resource: e.resource });
+  }
+  const invalid = path.join(dir, 'diagnosticreport-no-div.json');
+  fs.writeFileSync(invalid, JSON.stringify({ resourceType: 'DiagnosticReport', id: 'no-div', text: { status: 'generated' }, status: 'final', code: { text: 'CBC' } }));
+  return { resources, invalid };
 }
 
 describe('payer-fhir import (CLI)', () => {
@@ -80,27 +96,23 @@ describe('payer-fhir import (CLI)', () => {
     return file;
   }
 
-  it('loads every US Core 6.1.0 example; each reads back as it was sent, apart from meta', async () => {
+  it('loads every fixture from single files and Bundles; each reads back as it was sent, apart from meta', async () => {
     const { tenant, base } = await server.newTenant('imp-uscore');
-    const expected = usCoreResources();
-    assert.equal(expected.length, 188, '179 single resources and 9 Bundle entries');
-    const r = await cli('import', '--tenant', tenant, US_CORE);
-    // One published example breaks the R4 schema (Narrative without its required div); the
-    // import reports it exactly as the API would, and loads the other 187.
-    const cbc = path.join(US_CORE, 'diagnosticreport-cbc.json');
-    assert.deepEqual(issueLines(r, cbc), [`${cbc}:1: DiagnosticReport.text.div: must have required property 'div'`]);
+    const folder = path.join(dir, 'fixtures');
+    const { resources: expected, invalid } = writeFixtureFolder(folder);
+    const perType = new Map<string, number>();
+    for (const { resource } of expected) perType.set(resource.resourceType, (perType.get(resource.resourceType) ?? 0) + 1);
+    const r = await cli('import', '--tenant', tenant, folder);
+    // The resource the schema refuses is reported exactly as the API would; the rest loads.
+    assert.deepEqual(issueLines(r, invalid), [`${invalid}:1: DiagnosticReport.text.div: must have required property 'div'`]);
     assert.equal(r.code, 1, 'a rejected resource makes the exit code non-zero');
-    assert.match(r.stdout, /^Observation\s+114\s+0\s+0\s+0\s+0$/m);
-    assert.match(r.stdout, /^DiagnosticReport\s+4\s+0\s+0\s+0\s+1$/m);
-    assert.match(r.stdout, /^total\s+187\s+0\s+0\s+0\s+1$/m);
-    assert.equal(await count(tenant), 187);
+    assert.match(r.stdout, new RegExp(`^Observation\\s+${perType.get('Observation')}\\s+0\\s+0\\s+0\\s+0$`, 'm'));
+    assert.match(r.stdout, new RegExp(`^DiagnosticReport\\s+${perType.get('DiagnosticReport')}\\s+0\\s+0\\s+0\\s+1$`, 'm'));
+    assert.match(r.stdout, new RegExp(`^total\\s+${expected.length}\\s+0\\s+0\\s+0\\s+1$`, 'm'));
+    assert.equal(await count(tenant), expected.length);
 
     for (const { file, resource } of expected) {
       const got = await http(`${base}/${resource.resourceType}/${resource.id}`);
-      if (file === 'diagnosticreport-cbc.json') {
-        assert.equal(got.status, 404);
-        continue;
-      }
       assert.equal(got.status, 200, `${file}: ${got.text}`);
       assert.deepEqual(withoutMeta(got.json), withoutMeta(resource), file);
       // The server sets versionId and lastUpdated; everything else in meta (profile…) is kept.
@@ -111,6 +123,7 @@ describe('payer-fhir import (CLI)', () => {
       assert.deepEqual(keptMeta, sentMeta, `${file}: meta.profile and the like are kept`);
       assertValidR4(got.json);
     }
+    assert.equal((await http(`${base}/DiagnosticReport/no-div`)).status, 404);
   });
 
   it('a Synthea-style transaction Bundle loads as is: urn:uuid references point at the assigned ids', async () => {

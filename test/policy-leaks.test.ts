@@ -92,11 +92,12 @@ describe('policy leaks (property)', () => {
     const ids = list.map((m) => m.id);
     for (const [p, allowed] of [[provider, list.filter(visibleToProvider)], [payer, list.filter(visibleToPayer)]] as const) {
       const k = await http(`${base}/Patient/$export`, {
-        headers: { accept: 'application/fhir+json', prefer: 'respond-async, handling=lenient', ...p.auth },
+        headers: { accept: 'application/fhir+json', prefer: 'respond-async', ...p.auth },
         body: { resourceType: 'Parameters', parameter: [{ name: '_type', valueString: 'Patient' }, ...ids.map((id) => ({ name: 'patient', valueReference: { reference: `Patient/${id}` } }))] },
       });
-      // Members outside the policy are unknown to the partner: refused as unknown patients.
+      // Members outside the policy are unknown to the partner: refused as unknown patients, in the same words as ids that do not exist.
       assert.equal(k.status, 400, k.text);
+      assert.match(k.text, /is not known/);
       const only = await http(`${base}/Patient/$export`, {
         headers: { accept: 'application/fhir+json', prefer: 'respond-async', ...p.auth },
         body: { resourceType: 'Parameters', parameter: [{ name: '_type', valueString: 'Patient' }, ...allowed.map((m) => ({ name: 'patient', valueReference: { reference: `Patient/${m.id}` } }))] },

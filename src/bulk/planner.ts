@@ -11,25 +11,13 @@ import { isResourceType } from '../fhir/schema.js';
 import { planAuditUnits } from './audit-unit.js';
 import { compartmentExportTypes } from './parameters.js';
 import { hasMembers, mayRead, type JobSpec, type UnitKind } from './unit-query.js';
+import { storedTypes } from '../store/resource-ids.js';
 
 export interface PlannedUnit {
   kind: UnitKind;
   type: string | null;
   lo: string | null;
   hi: string | null;
-}
-
-/** The distinct resource types stored for a tenant (a skip scan over the primary key). */
-export async function storedTypes(db: pg.Pool, tenant: string): Promise<string[]> {
-  const { rows } = await db.query<{ type: string }>(
-    `WITH RECURSIVE t AS (
-       (SELECT type FROM resource WHERE tenant = $1 ORDER BY type LIMIT 1)
-       UNION ALL
-       SELECT (SELECT r.type FROM resource r WHERE r.tenant = $1 AND r.type > t.type ORDER BY r.type LIMIT 1) FROM t WHERE t.type IS NOT NULL)
-     SELECT type FROM t WHERE type IS NOT NULL`,
-    [tenant],
-  );
-  return rows.map((r) => r.type);
 }
 
 /** The types the job exports: asked (or all the level allows), present, and readable under the client's scopes. */

@@ -1,6 +1,6 @@
 /**
- * `payer-fhir import --tenant T [--on-error skip|abort] <file|dir>…`: loads NDJSON, Bundles and
- * single resources. Rejections go to stderr as `file:line: reason` while the import runs, a
+ * `payer-fhir import --tenant T [--on-error skip|abort] [--on-unresolved reject|keep] <file|dir>…`:
+ * loads NDJSON, Bundles and single resources. Rejections go to stderr as `file:line: reason` while the import runs, a
  * progress bar too when stderr is a terminal; the per-type summary goes to stdout. The exit
  * code is non-zero when anything was rejected or the import stopped early.
  */
@@ -14,6 +14,7 @@ import { withDatabase } from './database.js';
 interface ImportFlags {
   tenant: string;
   onError: 'skip' | 'abort';
+  onUnresolved: 'reject' | 'keep';
   batchSize: number;
   concurrency: number;
 }
@@ -65,7 +66,7 @@ function summary(result: ImportResult, abort: boolean): string {
   const seconds = result.elapsedMs / 1000;
   const rate = seconds > 0 ? Math.round(result.written / seconds) : result.written;
   const out = [line(header), ...rows.map(line), ''];
-  out.push(`${result.written} resources written from ${result.files} file(s) in ${seconds.toFixed(1)} s (${rate}/s); ${result.rejected} rejected`);
+  out.push(`${result.written} resources written from ${result.files} file(s) in ${seconds.toFixed(1)} s (${rate}/s); ${result.rejected} rejected${result.warnings ? `, ${result.warnings} warning(s)` : ''}`);
   if (result.stoppedAt) {
     out.push(
       abort
@@ -87,6 +88,11 @@ export function registerImport(program: Command): void {
         .choices(['skip', 'abort'])
         .default('skip'),
     )
+    .addOption(
+      new Option('--on-unresolved <mode>', "an NDJSON 'urn:uuid:<id>' reference that matches no resource of the import or the tenant, or several: reject its line, or keep it as written with a warning")
+        .choices(['reject', 'keep'])
+        .default('reject'),
+    )
     .option('--batch-size <n>', 'resources per database write', positiveInt('--batch-size'), DEFAULT_BATCH_SIZE)
     .option('--concurrency <n>', 'batches written at once with --on-error skip, each on its own connection', positiveInt('--concurrency'), DEFAULT_CONCURRENCY)
     .action(async (paths: string[], opts: ImportFlags) => {
@@ -96,6 +102,7 @@ export function registerImport(program: Command): void {
         try {
           result = await importFiles(db.pool, opts.tenant, paths, {
             onError: opts.onError,
+            onUnresolved: opts.onUnresolved,
             batchSize: opts.batchSize,
             concurrency: opts.concurrency,
             onIssue: display.issue,

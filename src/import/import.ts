@@ -20,9 +20,15 @@ import { ImportFileError, ndjsonLines, readJsonFile } from './readers.js';
 import { Progress, type ImportProgress } from './progress.js';
 import { ImportTally, reasonOf, type ImportIssue, type ImportResult } from './report.js';
 import { beginStatement, flushCommits, savepointPerBatch, transactionPerBatch } from './sinks.js';
+import { mayHoldUrnReference, UrnReferences, type OnUnresolved } from './urn-references.js';
 
 export interface ImportOptions {
   onError?: 'skip' | 'abort';
+  /**
+   * An NDJSON `urn:uuid:` reference that matches no resource of the run or the tenant, or
+   * several: 'reject' (default) rejects its line, 'keep' stores it as written with a warning.
+   */
+  onUnresolved?: OnUnresolved;
   /** Resources per write (and per database transaction in skip mode). */
   batchSize?: number;
   /** Batches written at once in skip mode, each on its own connection (abort mode writes one at a time). */
@@ -55,6 +61,10 @@ interface FileRun {
   reject: Reject;
   progress: Progress;
   maxJsonBytes: number;
+  /** Resolution of NDJSON `urn:uuid:` references; undefined when the run has none. */
+  urns?: UrnReferences;
+  keepUnresolved: boolean;
+  warn: (issue: ImportIssue) => void;
 }
 
 function knownType(type: string | undefined): string | undefined {
@@ -88,9 +98,25 @@ async function readNdjson(run: FileRun): Promise<void> {
       run.reject({ file: path, line, type: knownType(claimedTypeOfText(text)), message: reasonOf(err) });
       continue;
     }
+    if (run.urns && mayHoldUrnReference(text) && !resolveUrns(run, item)) continue;
     const wait = run.queue.add(item);
     if (wait) await wait;
   }
+}
+
+/** Rewrites the item's `urn:uuid:` references; false when the line is rejected for one left unresolved. */
+function resolveUrns(run: FileRun, item: ImportItem): boolean {
+  const left = run.urns!.resolve(item.request.resource);
+  if (!left.length) return true;
+  const type = item.request.type;
+  const label = item.request.label ?? type;
+  if (!run.keepUnresolved) {
+    run.reject({ file: item.file, line: item.line, type, message: left.map((u) => `${label}: ${u.reason}`).join('; ') });
+    return false;
+  }
+  for (const u of left) run.warn({ file: item.file, line: item.line, type, message: `${label}: ${u.reason}; stored as written` });
+  item.request.keepUrnReferences = true;
+  return true;
 }
 
 async function readJson(run: FileRun): Promise<void> {
@@ -138,6 +164,9 @@ export async function importFiles(pool: pg.Pool, tenant: string, paths: string[]
   const concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
   const maxJsonBytes = options.maxJsonBytes ?? DEFAULT_MAX_JSON_BYTES;
   const tally = new ImportTally(options.onIssue);
+  const urns = await UrnReferences.prepare(pool, tenant, files);
+  const keepUnresolved = options.onUnresolved === 'keep';
+  const warn = (issue: ImportIssue) => tally.warn(issue);
   const progress = new Progress(
     files.reduce((n, f) => n + f.size, 0),
     tally,
@@ -165,7 +194,7 @@ export async function importFiles(pool: pg.Pool, tenant: string, paths: string[]
       try {
         for (const file of files) {
           current = file;
-          await readFile({ file, queue, reject, progress, maxJsonBytes });
+          await readFile({ file, queue, reject, progress, maxJsonBytes, urns, keepUnresolved, warn });
         }
         await queue.drain();
       } finally {
@@ -174,7 +203,7 @@ export async function importFiles(pool: pg.Pool, tenant: string, paths: string[]
     } else {
       for (const file of files) {
         current = file;
-        await importFileInTransaction(pool, tenant, begin, { file, reject, progress, maxJsonBytes }, batchSize, tally, rejectItem);
+        await importFileInTransaction(pool, tenant, begin, { file, reject, progress, maxJsonBytes, urns, keepUnresolved, warn }, batchSize, tally, rejectItem);
       }
     }
   } catch (err) {

@@ -14,6 +14,8 @@ export interface ImportIssue {
   /** Resource type when it was known, for the per-type summary. */
   type?: string;
   message: string;
+  /** A warning (the resource was written anyway), not a rejection. */
+  warning?: boolean;
 }
 
 export interface TypeCounts {
@@ -31,6 +33,8 @@ export interface ImportResult {
   written: number;
   /** Lines, resources and files rejected, all types. */
   rejected: number;
+  /** Resources written with a warning (e.g. an unresolved reference kept as written). */
+  warnings: number;
   /** Per resource type; rejections whose type is unknown count under `(unknown)`. */
   counts: Record<string, TypeCounts>;
   /** The first issues (all of them go to `onIssue` as they happen). */
@@ -48,7 +52,7 @@ export const UNKNOWN_TYPE = '(unknown)';
 const KEPT_ISSUES = 1000;
 
 export function formatIssue(issue: ImportIssue): string {
-  return `${issue.file}:${issue.line}: ${issue.message}`;
+  return `${issue.file}:${issue.line}: ${issue.warning ? 'warning: ' : ''}${issue.message}`;
 }
 
 /** The reason shown for a thrown error: FHIR issues' diagnostics, else the error's own message. */
@@ -64,6 +68,7 @@ export class ImportTally {
   readonly issues: ImportIssue[] = [];
   written = 0;
   rejected = 0;
+  warnings = 0;
 
   constructor(private readonly onIssue: (issue: ImportIssue) => void = () => {}) {}
 
@@ -97,11 +102,18 @@ export class ImportTally {
     this.onIssue(issue);
   }
 
+  /** A warning goes to `onIssue` as it happens and is counted; it is not kept. */
+  warn(issue: ImportIssue): void {
+    this.warnings++;
+    this.onIssue({ ...issue, warning: true });
+  }
+
   result(files: number, complete: boolean, elapsedMs: number): ImportResult {
     return {
       files,
       written: this.written,
       rejected: this.rejected,
+      warnings: this.warnings,
       counts: this.counts,
       issues: this.issues,
       complete,

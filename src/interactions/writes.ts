@@ -30,6 +30,8 @@ export interface WriteRequest {
   label?: string;
   /** Warning-severity invariants the resource failed (reported, never refused). */
   warnings?: Issue[];
+  /** Import's `--on-unresolved keep`: a `urn:uuid:` reference matching no fullUrl is stored as written. */
+  keepUrnReferences?: boolean;
 }
 
 export type WriteOutcome = WriteResult | (StoredVersion & { outcome: 'exists' });
@@ -155,7 +157,7 @@ export async function performWrites(client: pg.PoolClient, tenant: string, reque
     rewriteReferences(write.resource, (ref) => {
       const target = targets.get(ref);
       if (target) return target;
-      if (ref.startsWith('urn:uuid:') || ref.startsWith('urn:oid:')) {
+      if ((ref.startsWith('urn:uuid:') || ref.startsWith('urn:oid:')) && !requests[index].keepUrnReferences) {
         throw new InvalidError(`${label ?? key}: reference '${ref}' matches no entry's fullUrl`, label ? [`${label}.resource`] : undefined);
       }
       return undefined;

@@ -82,6 +82,31 @@ async function reachableBinaries(bin: Binaries, ids: { uid?: number; gid?: numbe
   }
 }
 
+/** Where clusters go when the postgres user cannot reach DATA_DIR (root only; kept across reboots). */
+const RELOCATED_ROOT = '/var/lib/payer-fhir';
+
+/**
+ * The folder holding the cluster, its password and owner files: DATA_DIR itself, unless this
+ * process is root and the postgres user cannot enter DATA_DIR (a checkout in /root or under
+ * `mktemp -d`, mode 700). Then the cluster lives in a folder of its own under
+ * /var/lib/payer-fhir, named after DATA_DIR's absolute path, so the same DATA_DIR finds the
+ * same cluster on every start; DATA_DIR/postgres.location names it for a person looking.
+ */
+async function clusterHome(dataDir: string, ids: { uid?: number; gid?: number }): Promise<{ dir: string; relocated: boolean }> {
+  if (ids.uid === undefined) return { dir: dataDir, relocated: false };
+  const reachable = await run('test', ['-x', dataDir], ids).then(
+    () => true,
+    () => false,
+  );
+  if (reachable) return { dir: dataDir, relocated: false };
+  const absolute = path.resolve(dataDir);
+  const readable = absolute.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(-48);
+  const dir = path.join(RELOCATED_ROOT, `${readable}-${crypto.createHash('sha256').update(absolute).digest('hex').slice(0, 12)}`);
+  await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+  await fs.writeFile(path.join(dataDir, 'postgres.location'), `${dir}\n`);
+  return { dir, relocated: true };
+}
+
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
@@ -138,11 +163,13 @@ export async function startEmbeddedDatabase(dataDir: string, log: (msg: string) 
   const ids = await runAsIds();
   const bin = await reachableBinaries(await binaries(), ids);
   await fs.mkdir(dataDir, { recursive: true });
-  const pgdata = path.join(dataDir, 'postgres');
+  const home = await clusterHome(dataDir, ids);
+  const pgdata = path.join(home.dir, 'postgres');
+  if (home.relocated) log(`embedded PostgreSQL data in ${pgdata} (the postgres user it runs as cannot enter ${path.resolve(dataDir)})`);
   // Inside pgdata, because the server may run as another user than this process.
   const logFile = path.join(pgdata, 'server.log');
-  const ownerFile = path.join(dataDir, 'postgres.owner');
-  const password = await readOrCreatePassword(path.join(dataDir, 'postgres.password'));
+  const ownerFile = path.join(home.dir, 'postgres.owner');
+  const password = await readOrCreatePassword(path.join(home.dir, 'postgres.password'));
   const opts = { ...ids, env: { ...process.env, LC_ALL: 'C' } };
 
   try {
@@ -150,7 +177,7 @@ export async function startEmbeddedDatabase(dataDir: string, log: (msg: string) 
   } catch {
     log(`initialising embedded PostgreSQL in ${pgdata}`);
     await fs.mkdir(pgdata, { recursive: true, mode: 0o700 });
-    const pwfile = path.join(dataDir, `.pwfile-${process.pid}`);
+    const pwfile = path.join(home.dir, `.pwfile-${process.pid}`);
     await fs.writeFile(pwfile, password + '\n', { mode: 0o600 });
     if (ids.uid !== undefined) {
       await fs.chown(pgdata, ids.uid, ids.gid!);
@@ -160,7 +187,7 @@ export async function startEmbeddedDatabase(dataDir: string, log: (msg: string) 
       await run(bin.initdb, ['-D', pgdata, `--username=${USER}`, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C', '--no-instructions'], opts);
     } catch (err) {
       const detail = (err as { stderr?: string }).stderr?.trim() ?? String(err);
-      throw new Error(`initdb failed in ${pgdata}: ${detail}` + (ids.uid !== undefined ? ' (running as root: the postgres user needs to reach DATA_DIR; use a DATA_DIR outside private folders)' : ''));
+      throw new Error(`initdb failed in ${pgdata}: ${detail}` + (ids.uid !== undefined ? ' (running as root: PostgreSQL runs as the postgres user, which needs to reach this folder)' : ''));
     } finally {
       await fs.rm(pwfile, { force: true });
     }

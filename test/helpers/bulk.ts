@@ -3,24 +3,32 @@
  * Inferno does), download every file with the token, and collect the lines per type.
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import path from 'node:path';
+import { fixtureResources } from '../fixtures/us-core.js';
 import { http, type HttpResult } from './http.js';
-import { usCoreExamplesDir as examplesDir } from './us-core.js';
 
-export { repoRoot } from './us-core.js';
+/** The compiled helper lives in dist/test/helpers; the repository is three levels up. */
+export const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', '..');
 
 export const KICKOFF_HEADERS = { accept: 'application/fhir+json', prefer: 'respond-async' };
 
-/** The US Core examples (no Bundles), stored through the API with PUT; returns what was stored. */
-export async function loadExamples(base: string): Promise<any[]> {
+/**
+ * The project's US Core fixtures (test/fixtures/us-core.ts), stored through the API as PUTs in
+ * transaction Bundles of 100 (a few requests, not hundreds); returns what was stored.
+ */
+export async function loadFixtures(base: string): Promise<any[]> {
   const stored: any[] = [];
-  for (const f of fs.readdirSync(examplesDir).filter((n) => n.endsWith('.json')).sort()) {
-    const r = JSON.parse(fs.readFileSync(path.join(examplesDir, f), 'utf8'));
-    if (r.resourceType === 'Bundle') continue;
-    const put = await http(`${base}/${r.resourceType}/${r.id}`, { method: 'PUT', body: r });
-    if (put.status === 200 || put.status === 201) stored.push(put.json);
+  const all = fixtureResources();
+  for (let i = 0; i < all.length; i += 100) {
+    const entry = all.slice(i, i + 100).map((resource) => ({ resource, request: { method: 'PUT', url: `${resource.resourceType}/${resource.id}` } }));
+    const r = await http(base, { method: 'POST', body: { resourceType: 'Bundle', type: 'transaction', entry }, headers: { prefer: 'return=representation' } });
+    assert.equal(r.status, 200, r.text.slice(0, 500));
+    for (const e of r.json.entry) {
+      assert.match(e.response.status, /^20[01]/);
+      stored.push(e.resource);
+    }
   }
+  assert.equal(stored.length, all.length);
   return stored;
 }
 

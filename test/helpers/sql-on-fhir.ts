@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { repoRoot } from './us-core.js';
+import { repoRoot } from './bulk.js';
 
 export const suiteDir = process.env.SQL_ON_FHIR_TESTS ?? path.join(repoRoot, '..', 'shared', 'data', 'sql-on-fhir-v2-tests');
 
