@@ -48,6 +48,7 @@ import { registerCompression } from './http/compression.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { ServerMetrics } from './metrics/metrics.js';
 import { registerMetrics } from './metrics/routes.js';
+import { registerAdminApi } from './admin/plugin.js';
 
 const JSON_BODY_TYPES = ['application/fhir+json', 'application/json', 'application/json+fhir'];
 
@@ -235,6 +236,8 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
   const limiter = new PgRateLimiter(pool);
   const limits = new RequestLimits(limiter, config.limits);
   registerTokenEndpoint(app, { config, pool, keys, jwks: new JwksFetcher(), limits });
+  // The operator console's admin API (src/admin/).
+  await registerAdminApi(app, { config, pool, audit, limiter });
 
   await app.register(
     async (fhir) => {

@@ -10,6 +10,8 @@
 import type pg from 'pg';
 import { patientCompartmentParams, patientCompartmentTypes } from '../fhir/compartment.js';
 import { auditAndLimits } from './migration-audit-limits.js';
+import { adminConsole } from './migration-admin.js';
+import { auditLatency } from './migration-audit-latency.js';
 import { auditMinute } from './migration-audit-minute.js';
 import { auditUsage } from './migration-audit-usage.js';
 
@@ -269,6 +271,8 @@ export const migrations: Migration[] = [
     `,
   },
   auditMinute,
+  adminConsole,
+  auditLatency,
 ];
 
 /** `(type, param)` SQL pairs of the Patient compartment definition, for the backfill. */
