@@ -49,6 +49,7 @@ import { registerSecurityHeaders } from './http/security-headers.js';
 import { ServerMetrics } from './metrics/metrics.js';
 import { registerMetrics } from './metrics/routes.js';
 import { registerAdminApi } from './admin/plugin.js';
+import { registerConsole } from './admin/console.js';
 import { registerPortal } from './portal/routes.js';
 
 const JSON_BODY_TYPES = ['application/fhir+json', 'application/json', 'application/json+fhir'];
@@ -239,6 +240,7 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
   registerTokenEndpoint(app, { config, pool, keys, jwks: new JwksFetcher(), limits });
   // The operator console's admin API (src/admin/).
   await registerAdminApi(app, { config, pool, audit, limiter });
+  await registerConsole(app);
   // The partner developer portal (src/portal/).
   await registerPortal(app, config, pool);
 

@@ -7,6 +7,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
+import { addAccount, findAccount, generatePassword } from '../admin/accounts.js';
 import { addClient, getClient } from '../auth/clients.js';
 import type { Config } from '../config.js';
 import { fhirBase, tokenUrl } from '../http/urls.js';
@@ -37,6 +38,23 @@ async function demoGroup(pool: pg.Pool): Promise<string | undefined> {
   return rows[0]?.id;
 }
 
+export const DEMO_ADMIN = 'admin@demo.local';
+
+/**
+ * The demo's console administrator: created on first start with a random password kept beside
+ * the demo client's key (mode 0600), so a later start can print it again.
+ */
+async function demoAdmin(pool: pg.Pool, dir: string): Promise<{ email: string; password: string | undefined }> {
+  const file = path.join(dir, 'console-admin.json');
+  const saved = JSON.parse(await fs.readFile(file, 'utf8').catch(() => 'null')) as { email: string; password: string } | null;
+  if (await findAccount(pool, DEMO_ADMIN)) return { email: DEMO_ADMIN, password: saved?.password };
+  const password = generatePassword();
+  await addAccount(pool, { email: DEMO_ADMIN, role: 'admin', password });
+  await fs.mkdir(dir, { recursive: true });
+  await fs.writeFile(file, JSON.stringify({ email: DEMO_ADMIN, password }, null, 2) + '\n', { mode: 0o600 });
+  return { email: DEMO_ADMIN, password };
+}
+
 export async function ensureDemo(pool: pg.Pool, config: Config, log: (msg: string) => void = () => {}): Promise<string> {
   await addTenant(pool, DEMO_TENANT);
   // Seeded once: a second start finds the members and is ready in seconds.
@@ -57,11 +75,16 @@ export async function ensureDemo(pool: pg.Pool, config: Config, log: (msg: strin
     info = { client_id, private_key: keys.privateKeyFile };
     await fs.writeFile(infoFile, JSON.stringify(info, null, 2) + '\n');
   }
+  const admin = await demoAdmin(pool, dir);
   const base = fhirBase(config.publicUrl, DEMO_TENANT);
   const token = tokenUrl(config.publicUrl, DEMO_TENANT);
   return [
     '',
     'payer-fhir demo is ready',
+    `  console       ${config.publicUrl}/console/`,
+    `    sign in as  ${admin.email}`,
+    `    password    ${admin.password ?? '(set at first start; see payer-fhir admins add to make another account)'}`,
+    `  developers    ${config.publicUrl}/developers/${DEMO_TENANT}`,
     `  FHIR base     ${base}`,
     `  token URL     ${token}`,
     `  client id     ${info.client_id}`,
