@@ -11,6 +11,7 @@ import type { Config } from '../config.js';
 import { NotSupportedError } from '../errors.js';
 import type { RateLimiter } from '../limits/rate-limiter.js';
 import { recordAdminRequest } from './audit.js';
+import { oidcRoutes } from './oidc.js';
 import { sendProblem } from './problem.js';
 import { API_PREFIX, openApiDocument, registerRoutes, type AdminRoute } from './router.js';
 import { clientRoutes } from './routes/clients.js';
@@ -25,8 +26,6 @@ export interface AdminDeps {
   pool: pg.Pool;
   audit: AuditLog | undefined;
   limiter: RateLimiter;
-  /** More routes (OpenID Connect sign-in), declared like the others. */
-  extraRoutes?: AdminRoute[];
 }
 
 /** Requests that are not anyone's action: reading the API's description and one's own session. */
@@ -35,7 +34,7 @@ const NOT_RECORDED = new Set(['GET /openapi.json', 'GET /session/methods', 'GET 
 export function adminRoutes(deps: AdminDeps): AdminRoute[] {
   return [
     ...sessionRoutes(deps),
-    ...(deps.extraRoutes ?? []),
+    ...oidcRoutes(deps),
     ...tenantRoutes(deps.pool),
     ...clientRoutes(deps.pool),
     ...operationRoutes(deps.pool, deps.config),

@@ -33,6 +33,11 @@ export interface AdminRoute {
   tag: string;
   /** 'public': no session; 'session': any signed-in person; else the permission needed. */
   access: 'public' | 'session' | Permission;
+  /**
+   * A top-level navigation that may come from another site (the identity provider's redirect
+   * back): not refused for its origin. State, nonce and PKCE protect it instead.
+   */
+  crossSite?: boolean;
   /** Allowed while a one-time password still waits to be changed. */
   beforePasswordChange?: boolean;
   query?: Record<string, Schema>;
@@ -74,7 +79,7 @@ export function principalOf(s: Session): Principal {
 }
 
 async function guard(route: AdminRoute, req: FastifyRequest, config: Config, pool: pg.Pool): Promise<void> {
-  assertSameOrigin(req, config.publicUrl);
+  if (!route.crossSite) assertSameOrigin(req, config.publicUrl);
   const token = cookieValue(req, COOKIE);
   const session = token ? await touchSession(pool, token, config.admin) : undefined;
   if (session) {

@@ -12,7 +12,8 @@ export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-const code = (s: string) => `<pre><code>${escapeHtml(s)}</code></pre>`;
+// Focusable, so a keyboard can scroll a long line sideways.
+const code = (s: string) => `<pre tabindex="0"><code>${escapeHtml(s)}</code></pre>`;
 const link = (href: string, text = href) => `<a href="${escapeHtml(href)}">${escapeHtml(text)}</a>`;
 
 export function portalPage(publicUrl: string, tenant: string): string {

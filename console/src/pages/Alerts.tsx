@@ -47,7 +47,7 @@ export function AlertsPage({ tenant, session }: { tenant: string; session: Sessi
         </Table>
       </div>
       {data && !data.alerts.length && <Text c="dimmed">No {status === 'all' ? '' : status} alerts.</Text>}
-      <Modal opened={!!shown} onClose={() => setShown(null)} title={shown ? `Alert ${shown.id}: ${shown.rule}` : ''} size="lg">
+      <Modal closeButtonProps={{ "aria-label": "Close" }} opened={!!shown} onClose={() => setShown(null)} title={shown ? `Alert ${shown.id}: ${shown.rule}` : ''} size="lg">
         {shown && (
           <Stack>
             {failure && <Alert color="red" role="alert">{failure}</Alert>}

@@ -93,7 +93,7 @@ export function AuditPage({ tenant, session }: { tenant: string; session: Sessio
                 <Table.Td className="mono">{r.clientId ?? '—'}</Table.Td>
                 <Table.Td>{r.interaction}</Table.Td>
                 <Table.Td className="mono">{r.method} {r.path}{r.query ? `?${r.query}` : ''}</Table.Td>
-                <Table.Td><Badge variant="outline" color={r.status >= 500 ? 'red.9' : r.status >= 400 ? 'orange.9' : 'green.9'}>{r.status}</Badge></Table.Td>
+                <Table.Td><Badge variant="outline" color={r.status >= 500 ? '#a61e1e' : r.status >= 400 ? '#8a3a06' : '#1d6130'}>{r.status}</Badge></Table.Td>
                 <Table.Td><Text size="sm" lineClamp={2}>{r.detail ?? ''}</Text></Table.Td>
               </Table.Tr>
             ))}
@@ -102,7 +102,7 @@ export function AuditPage({ tenant, session }: { tenant: string; session: Sessio
       </div>
       {!records.length && !error && <Text c="dimmed">No records match.</Text>}
       {next && <Button variant="default" onClick={() => void load(next)}>Load more</Button>}
-      <Modal opened={!!detail} onClose={() => setDetail(null)} title={detail ? `Audit record ${detail.seq}` : ''} size="lg">
+      <Modal closeButtonProps={{ "aria-label": "Close" }} opened={!!detail} onClose={() => setDetail(null)} title={detail ? `Audit record ${detail.seq}` : ''} size="lg">
         {detail && (
           <Table aria-label="Record detail">
             <Table.Tbody>

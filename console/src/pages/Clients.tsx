@@ -65,10 +65,10 @@ export function ClientsPage({ tenant, session }: { tenant: string; session: Sess
         </Table>
       </div>
       {data && !data.clients.length && <Text c="dimmed">No partner applications registered yet.</Text>}
-      <Modal opened={registering} onClose={() => setRegistering(false)} title="Register a partner application" size="lg">
+      <Modal closeButtonProps={{ "aria-label": "Close" }} opened={registering} onClose={() => setRegistering(false)} title="Register a partner application" size="lg">
         <ClientForm tenant={tenant} onDone={() => { setRegistering(false); reload(); }} />
       </Modal>
-      <Drawer opened={!!shown} onClose={() => { setShown(null); reload(); }} position="right" size="lg" title="Partner application">
+      <Drawer closeButtonProps={{ "aria-label": "Close" }} opened={!!shown} onClose={() => { setShown(null); reload(); }} position="right" size="lg" title="Partner application">
         {shown && <ClientDetail tenant={tenant} clientId={shown} session={session} />}
       </Drawer>
     </Stack>

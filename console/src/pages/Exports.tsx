@@ -60,7 +60,7 @@ export function ExportsPage({ tenant, session }: { tenant: string; session: Sess
         </Table>
       </div>
       {data && !data.jobs.length && <Text c="dimmed">No exports yet.</Text>}
-      <Drawer opened={!!shown} onClose={() => setShown(null)} position="right" size="lg" title="Export job">
+      <Drawer closeButtonProps={{ "aria-label": "Close" }} opened={!!shown} onClose={() => setShown(null)} position="right" size="lg" title="Export job">
         {job.data && (
           <Stack>
             <Text className="mono">{job.data.id}</Text>
