@@ -80,7 +80,7 @@ export interface OidcConfig {
   roleClaim: string;
   /** …mapped to console roles: claim value → admin|operator|auditor (identity when empty). */
   roleMap: Record<string, string>;
-  /** The claim naming the tenant a user is limited to (none: every tenant). */
+  /** The claim naming the tenant a user is limited to ('*': every tenant; absent claim: refused). Unset: every tenant. */
   tenantClaim: string | undefined;
   /** Plain-http issuers, for a provider on loopback in tests and demos. */
   allowHttp: boolean;

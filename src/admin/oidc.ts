@@ -97,7 +97,9 @@ export function oidcRoutes(deps: { config: Config; pool: pg.Pool; limiter: RateL
         req.adminNote.email = email;
         const role = roleFromClaim(claims[oidc.roleClaim], oidc.roleMap);
         if (!role) return fail(req, reply, `${email} has no console role (claim ${oidc.roleClaim})`);
-        const tenant = oidc.tenantClaim ? (typeof claims[oidc.tenantClaim] === 'string' ? (claims[oidc.tenantClaim] as string) : undefined) : null;
+        // With a tenant claim configured, a person without it is refused; '*' names every tenant.
+        const claimed = oidc.tenantClaim ? claims[oidc.tenantClaim] : '*';
+        const tenant = claimed === '*' ? null : typeof claimed === 'string' && claimed ? claimed : undefined;
         if (tenant === undefined) return fail(req, reply, `${email} has no tenant (claim ${oidc.tenantClaim})`);
         const session = await startSession(deps, reply, { accountId: null, email, role, tenant, source: 'oidc', mustChangePassword: false });
         req.principal = principalOf(session);
