@@ -52,7 +52,63 @@ export interface Config {
   limits: LimitsConfig;
   alerts: AlertsConfig;
   memberMatch: MemberMatchConfig;
+  /** The operator console and its admin API (README: "Operator console"). */
+  admin: AdminConfig;
 }
+
+/** The operator console's sign-in and sessions (README: "Operator console"). */
+export interface AdminConfig {
+  /** A session ends after this many minutes without a request… */
+  sessionIdleMinutes: number;
+  /** …and this many hours after sign-in, whatever its use. */
+  sessionMaxHours: number;
+  /** Failed sign-ins in a row that lock an account, and for how long. */
+  lockoutFailures: number;
+  lockoutMinutes: number;
+  /** Sign-in attempts per minute per account and per source address (429 beyond). */
+  signinPerMinuteAccount: number;
+  signinPerMinuteIp: number;
+  /** OpenID Connect single sign-on; undefined when OIDC_ISSUER is unset. */
+  oidc: OidcConfig | undefined;
+}
+
+export interface OidcConfig {
+  issuer: string;
+  clientId: string;
+  clientSecret: string | undefined;
+  scopes: string;
+  /** The ID token / userinfo claim holding the user's role(s) (a string or an array)… */
+  roleClaim: string;
+  /** …mapped to console roles: claim value → admin|operator|auditor (identity when empty). */
+  roleMap: Record<string, string>;
+  /** The claim naming the tenant a user is limited to ('*': every tenant; absent claim: refused). Unset: every tenant. */
+  tenantClaim: string | undefined;
+  /** Plain-http issuers, for a provider on loopback in tests and demos. */
+  allowHttp: boolean;
+}
+
+/** OIDC_* variables; OIDC_ISSUER turns single sign-on on. */
+function oidc(env: NodeJS.ProcessEnv): OidcConfig | undefined {
+  if (!env.OIDC_ISSUER) return undefined;
+  if (!env.OIDC_CLIENT_ID) throw new Error('OIDC_ISSUER needs OIDC_CLIENT_ID (and usually OIDC_CLIENT_SECRET)');
+  const roleMap: Record<string, string> = {};
+  for (const pair of (env.OIDC_ROLE_MAP ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [from, to] = pair.split('=').map((s) => s.trim());
+    if (!from || !['admin', 'operator', 'auditor'].includes(to)) throw new Error(`OIDC_ROLE_MAP: '${pair}' is not CLAIM_VALUE=admin|operator|auditor`);
+    roleMap[from] = to;
+  }
+  return {
+    issuer: env.OIDC_ISSUER,
+    clientId: env.OIDC_CLIENT_ID,
+    clientSecret: env.OIDC_CLIENT_SECRET || undefined,
+    scopes: env.OIDC_SCOPES || 'openid email profile',
+    roleClaim: env.OIDC_ROLE_CLAIM || 'roles',
+    roleMap,
+    tenantClaim: env.OIDC_TENANT_CLAIM || undefined,
+    allowHttp: env.OIDC_ALLOW_HTTP === 'true',
+  };
+}
+
 
 /** Payer-to-Payer member matching (README: "CMS interoperability — operations"). */
 export interface MemberMatchConfig {
@@ -300,6 +356,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     memberMatch: {
       failuresPerHour: matchFailures,
       bulkMaxMembers: Math.max(1, int('BULK_MEMBER_MATCH_MAX_MEMBERS', 5000, env)),
+    },
+    admin: {
+      sessionIdleMinutes: Math.max(1, int('ADMIN_SESSION_IDLE_MINUTES', 30, env)),
+      sessionMaxHours: Math.max(1, int('ADMIN_SESSION_MAX_HOURS', 12, env)),
+      lockoutFailures: Math.max(1, int('ADMIN_LOCKOUT_FAILURES', 5, env)),
+      lockoutMinutes: Math.max(1, int('ADMIN_LOCKOUT_MINUTES', 15, env)),
+      signinPerMinuteAccount: Math.max(1, int('ADMIN_SIGNIN_PER_MINUTE_ACCOUNT', 10, env)),
+      signinPerMinuteIp: Math.max(1, int('ADMIN_SIGNIN_PER_MINUTE_IP', 30, env)),
+      oidc: oidc(env),
     },
   };
   return { ...base, ...overrides };

@@ -52,6 +52,9 @@ import { registerViewRoutes, VIEW_RUN_ROUTES } from './views/routes.js';
 import { registerMetrics } from './metrics/routes.js';
 import { MatchWorkers } from './operations/bulk-match-runner.js';
 import { registerOperationRoutes } from './operations/routes.js';
+import { registerAdminApi } from './admin/plugin.js';
+import { registerConsole } from './admin/console.js';
+import { registerPortal } from './portal/routes.js';
 
 const JSON_BODY_TYPES = ['application/fhir+json', 'application/json', 'application/json+fhir'];
 
@@ -243,6 +246,11 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
   const limiter = new PgRateLimiter(pool);
   const limits = new RequestLimits(limiter, config.limits);
   registerTokenEndpoint(app, { config, pool, keys, jwks: new JwksFetcher(), limits, clients: (t, c) => bearer.enabledClient(t, c) });
+  // The operator console's admin API (src/admin/).
+  await registerAdminApi(app, { config, pool, audit, limiter });
+  await registerConsole(app);
+  // The partner developer portal (src/portal/).
+  await registerPortal(app, config, pool);
 
   await app.register(
     async (fhir) => {

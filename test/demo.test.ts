@@ -94,6 +94,16 @@ describe('npm start (serve --demo)', () => {
       const groups = (await (await fetch(groupUrl, { headers: { authorization: `Bearer ${pToken}` } })).json()) as any;
       assert.equal(groups.entry.length, 1);
     }
+    // The console's demo administrator (issue 14): the printed credentials sign in, the console page is served.
+    const consoleUrl = /console\s+(http\S+)/.exec(first.stdout)![1];
+    const email = /sign in as\s+(\S+)/.exec(first.stdout)![1];
+    const password = /password\s+(\S+)/.exec(first.stdout)![1];
+    const signIn = await fetch(`http://127.0.0.1:${port}/admin/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) });
+    assert.equal(signIn.status, 200);
+    assert.equal(((await signIn.json()) as { role: string }).role, 'admin');
+    const page = await fetch(consoleUrl);
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'/);
     first.child.kill('SIGTERM');
     assert.equal(await exited(first.child), 0);
 
@@ -101,6 +111,7 @@ describe('npm start (serve --demo)', () => {
     const again = await startDemo(env, children);
     assert.doesNotMatch(again.stderr, /seeding/);
     assert.equal(/client id\s+(\S+)/.exec(again.stdout)![1], clientId);
+    assert.equal(/password\s+(\S+)/.exec(again.stdout)![1], password, 'the demo administrator is kept');
     again.child.kill('SIGTERM');
     assert.equal(await exited(again.child), 0);
   });

@@ -285,9 +285,24 @@ export class AlertMonitor {
   }
 }
 
+export type AlertStatus = 'open' | 'acknowledged' | 'resolved';
+
 export interface StoredAlert extends Alert {
   id: number;
   raisedAt: Date;
+  status: AlertStatus;
+  acknowledgedAt: Date | null;
+  acknowledgedBy: string | null;
+  resolvedAt: Date | null;
+  resolvedBy: string | null;
+  note: string | null;
+}
+
+function alertFromRow(r: Record<string, any>): StoredAlert {
+  return {
+    id: Number(r.id), tenant: r.tenant, rule: r.rule, clientId: r.client_id, sourceIp: r.source_ip, summary: r.summary, details: r.details, raisedAt: r.raised_at,
+    status: r.status, acknowledgedAt: r.acknowledged_at, acknowledgedBy: r.acknowledged_by, resolvedAt: r.resolved_at, resolvedBy: r.resolved_by, note: r.note,
+  };
 }
 
 export async function listAlerts(pool: pg.Pool, tenant: string, since?: Date): Promise<StoredAlert[]> {
@@ -295,5 +310,44 @@ export async function listAlerts(pool: pg.Pool, tenant: string, since?: Date): P
     'SELECT * FROM security_alert WHERE tenant = $1 AND raised_at >= $2 ORDER BY raised_at, id',
     [tenant, since ?? new Date(0)],
   );
-  return rows.map((r) => ({ id: Number(r.id), tenant: r.tenant, rule: r.rule, clientId: r.client_id, sourceIp: r.source_ip, summary: r.summary, details: r.details, raisedAt: r.raised_at }));
+  return rows.map(alertFromRow);
+}
+
+/** A page of a tenant's alerts, newest first, optionally of one status; `beforeId` continues a page. */
+export async function alertPage(pool: pg.Pool, tenant: string, o: { status?: AlertStatus; beforeId?: number; limit: number }): Promise<StoredAlert[]> {
+  const { rows } = await pool.query(
+    `SELECT * FROM security_alert WHERE tenant = $1 AND ($2::text IS NULL OR status = $2) AND ($3::bigint IS NULL OR id < $3) ORDER BY id DESC LIMIT $4`,
+    [tenant, o.status ?? null, o.beforeId ?? null, o.limit],
+  );
+  return rows.map(alertFromRow);
+}
+
+export async function getAlert(pool: pg.Pool, tenant: string, id: number): Promise<StoredAlert | undefined> {
+  const { rows } = await pool.query('SELECT * FROM security_alert WHERE tenant = $1 AND id = $2', [tenant, id]);
+  return rows[0] ? alertFromRow(rows[0]) : undefined;
+}
+
+/** Alerts not yet resolved (the overview). */
+export async function openAlertCount(pool: pg.Pool, tenant: string): Promise<number> {
+  const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM security_alert WHERE tenant = $1 AND status <> 'resolved'`, [tenant]);
+  return rows[0].n;
+}
+
+/**
+ * Acknowledges (someone is on it) or resolves an alert, noting who and why. Acknowledging a
+ * resolved alert changes nothing; resolving one not yet acknowledged acknowledges it too.
+ * Returns the alert as it now is, or undefined when the tenant has no such alert.
+ */
+export async function handleAlert(pool: pg.Pool, tenant: string, id: number, to: 'acknowledged' | 'resolved', by: string, note: string | null): Promise<StoredAlert | undefined> {
+  const { rows } = await pool.query(
+    to === 'acknowledged'
+      ? `UPDATE security_alert SET status = CASE WHEN status = 'open' THEN 'acknowledged' ELSE status END,
+                acknowledged_at = coalesce(acknowledged_at, now()), acknowledged_by = coalesce(acknowledged_by, $3), note = coalesce($4, note)
+          WHERE tenant = $1 AND id = $2 RETURNING *`
+      : `UPDATE security_alert SET status = 'resolved', acknowledged_at = coalesce(acknowledged_at, now()), acknowledged_by = coalesce(acknowledged_by, $3),
+                resolved_at = coalesce(resolved_at, now()), resolved_by = coalesce(resolved_by, $3), note = coalesce($4, note)
+          WHERE tenant = $1 AND id = $2 RETURNING *`,
+    [tenant, id, by, note],
+  );
+  return rows[0] ? alertFromRow(rows[0]) : undefined;
 }

@@ -48,8 +48,8 @@ interface Cursor {
   k: number;
 }
 
-/** One parameter's OR-ed values as an SQL condition. */
-function condition(b: Binds, name: string, value: string): string {
+/** One AuditEvent search parameter's OR-ed values as an SQL condition (the console's audit filters use it too). */
+export function condition(b: Binds, name: string, value: string): string {
   const values = splitEscaped(value, ',');
   const parts = values.map((v): string => {
     switch (name) {

@@ -216,6 +216,13 @@ export async function disableClient(pool: pg.Pool, tenant: string, clientId: str
   await pool.query('SELECT pg_notify($1, $2)', [CLIENT_CHANGED_CHANNEL, JSON.stringify({ tenant, clientId })]);
 }
 
+/** Enables a disabled client again; it may request tokens at once. */
+export async function enableClient(pool: pg.Pool, tenant: string, clientId: string): Promise<void> {
+  const res = await pool.query('UPDATE client SET disabled_at = NULL WHERE tenant = $1 AND client_id = $2', [tenant, clientId]);
+  if (res.rowCount !== 1) throw new NotFoundError(`No client ${clientId} in tenant ${tenant}`);
+  await pool.query('SELECT pg_notify($1, $2)', [CLIENT_CHANGED_CHANNEL, JSON.stringify({ tenant, clientId })]);
+}
+
 /** Issues a new secret for a secret client; the old one stops working. */
 export async function rotateSecret(pool: pg.Pool, tenant: string, clientId: string): Promise<string> {
   const client = await getClient(pool, tenant, clientId);

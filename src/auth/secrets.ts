@@ -7,6 +7,11 @@ import { promisify } from 'node:util';
 
 const scrypt = promisify(crypto.scrypt) as (password: string, salt: Buffer, keylen: number, options: crypto.ScryptOptions) => Promise<Buffer>;
 const PARAMS = { N: 16384, r: 8, p: 1 };
+/** Memory each hash takes (128·N·r bytes), with headroom: past Node's 32 MiB default for stronger params. */
+const maxmem = (N: number, r: number) => 256 * N * r;
+
+/** Passwords (people choose them, unlike secrets): a costlier scrypt, 64 MiB per hash. */
+export const PASSWORD_PARAMS = { N: 65536, r: 8, p: 1 };
 const KEY_LENGTH = 32;
 
 export function newSecret(): string {
@@ -14,10 +19,10 @@ export function newSecret(): string {
 }
 
 /** `scrypt$N$r$p$salt$hash`, all base64url. */
-export async function hashSecret(secret: string): Promise<string> {
+export async function hashSecret(secret: string, params: { N: number; r: number; p: number } = PARAMS): Promise<string> {
   const salt = crypto.randomBytes(16);
-  const hash = await scrypt(secret, salt, KEY_LENGTH, PARAMS);
-  return ['scrypt', PARAMS.N, PARAMS.r, PARAMS.p, salt.toString('base64url'), hash.toString('base64url')].join('$');
+  const hash = await scrypt(secret, salt, KEY_LENGTH, { ...params, maxmem: maxmem(params.N, params.r) });
+  return ['scrypt', params.N, params.r, params.p, salt.toString('base64url'), hash.toString('base64url')].join('$');
 }
 
 /** Verifies a secret against its stored hash; the comparison is constant-time. */
@@ -25,7 +30,7 @@ export async function verifySecret(secret: string, stored: string): Promise<bool
   const [scheme, n, r, p, salt, hash] = stored.split('$');
   if (scheme !== 'scrypt' || !salt || !hash) return false;
   const expected = Buffer.from(hash, 'base64url');
-  const actual = await scrypt(secret, Buffer.from(salt, 'base64url'), expected.length, { N: Number(n), r: Number(r), p: Number(p) });
+  const actual = await scrypt(secret, Buffer.from(salt, 'base64url'), expected.length, { N: Number(n), r: Number(r), p: Number(p), maxmem: maxmem(Number(n), Number(r)) });
   return crypto.timingSafeEqual(actual, expected);
 }
 

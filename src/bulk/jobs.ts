@@ -131,6 +131,22 @@ export async function findJob(db: pg.Pool, tenant: string, id: string): Promise<
   return rows[0];
 }
 
+/** A tenant's jobs, newest first (the console's exports page), cancelled ones included until cleanup deletes them. */
+export async function listJobs(db: pg.Pool, tenant: string, limit: number, before?: Date): Promise<JobRow[]> {
+  const { rows } = await db.query<JobRow>(
+    'SELECT * FROM export_job WHERE tenant = $1 AND ($2::timestamptz IS NULL OR created_at < $2) ORDER BY created_at DESC, id LIMIT $3',
+    [tenant, before ?? null, limit],
+  );
+  return rows;
+}
+
+/** A tenant's job whatever its state (the console; findJob is the client's view). */
+export async function getJob(db: pg.Pool, tenant: string, id: string): Promise<JobRow | undefined> {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id)) return undefined;
+  const { rows } = await db.query<JobRow>('SELECT * FROM export_job WHERE id = $1 AND tenant = $2', [id, tenant]);
+  return rows[0];
+}
+
 export async function jobFiles(db: pg.Pool, jobId: string): Promise<FileRow[]> {
   const { rows } = await db.query<FileRow>(
     `SELECT f.name, f.unit_seq, f.kind, f.type, f.count, f.bytes FROM export_file f

@@ -3,7 +3,7 @@
  * report per client (a table, or JSON lines with --json).
  */
 import type { Command } from 'commander';
-import { usageReport } from '../audit/report.js';
+import { REPORT_COLUMNS, reportCsv, usageReport } from '../audit/report.js';
 import { verifyChain } from '../audit/verify.js';
 import { withDatabase } from './database.js';
 
@@ -32,22 +32,29 @@ export function registerAudit(program: Command): void {
     });
   audit
     .command('report')
-    .description('usage per client since a date: requests, resources, exports, bytes, failed authentications, 4xx, 5xx')
+    .description('usage per client (or per client per day) since a date: requests, resources, exports, bytes, denials, failed authentications, 4xx, 5xx, p95 duration')
     .requiredOption('--tenant <id>', 'tenant')
     .requiredOption('--since <date>', 'start date (ISO 8601)')
     .option('--until <date>', 'end date (default now)')
-    .option('--json', 'one JSON object per client')
-    .action(async (o: { tenant: string; since: string; until?: string; json?: boolean }) => {
+    .option('--by-day', 'one row per client per UTC day')
+    .option('--json', 'one JSON object per row')
+    .option('--csv', 'CSV, as the console downloads it')
+    .action(async (o: { tenant: string; since: string; until?: string; json?: boolean; csv?: boolean; byDay?: boolean }) => {
       const since = parseSince(o.since);
       const until = o.until ? parseSince(o.until) : new Date();
       await withDatabase(async (db) => {
-        const rows = await usageReport(db.pool, o.tenant, since, until);
+        const rows = await usageReport(db.pool, o.tenant, since, until, { byDay: o.byDay });
         if (o.json) {
           for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
           return;
         }
-        const head = ['client', 'requests', 'resources', 'exports', 'bytes', 'auth failures', '4xx', '5xx'];
-        const body = rows.map((r) => [r.clientId, r.requests, r.resources, r.exports, r.bytes, r.authFailures, r.clientErrors, r.serverErrors].map(String));
+        if (o.csv) {
+          process.stdout.write(reportCsv(rows, !!o.byDay));
+          return;
+        }
+        const cols = REPORT_COLUMNS.filter(([k]) => o.byDay || k !== 'day');
+        const head = cols.map(([, h]) => h);
+        const body = rows.map((r) => cols.map(([k]) => String(r[k])));
         const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
         const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
         process.stdout.write(`Usage of tenant ${o.tenant} from ${since.toISOString()} to ${until.toISOString()}\n`);

@@ -7,6 +7,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
+import { addAccount, findAccount, generatePassword } from '../admin/accounts.js';
 import { addClient, getClient, type NewClient } from '../auth/clients.js';
 import { NPI_SYSTEM } from '../fhir/partner-index.js';
 import type { Config } from '../config.js';
@@ -125,6 +126,23 @@ async function memberMatchRequest(pool: pg.Pool, file: string): Promise<boolean>
   return true;
 }
 
+export const DEMO_ADMIN = 'admin@demo.local';
+
+/**
+ * The demo's console administrator: created on first start with a random password kept beside
+ * the demo client's key (mode 0600), so a later start can print it again.
+ */
+async function demoAdmin(pool: pg.Pool, dir: string): Promise<{ email: string; password: string | undefined }> {
+  const file = path.join(dir, 'console-admin.json');
+  const saved = JSON.parse(await fs.readFile(file, 'utf8').catch(() => 'null')) as { email: string; password: string } | null;
+  if (await findAccount(pool, DEMO_ADMIN)) return { email: DEMO_ADMIN, password: saved?.password };
+  const password = generatePassword();
+  await addAccount(pool, { email: DEMO_ADMIN, role: 'admin', password });
+  await fs.mkdir(dir, { recursive: true });
+  await fs.writeFile(file, JSON.stringify({ email: DEMO_ADMIN, password }, null, 2) + '\n', { mode: 0o600 });
+  return { email: DEMO_ADMIN, password };
+}
+
 export async function ensureDemo(pool: pg.Pool, config: Config, log: (msg: string) => void = () => {}): Promise<string> {
   await addTenant(pool, DEMO_TENANT);
   // Seeded once: a second start finds the members and is ready in seconds.
@@ -148,11 +166,16 @@ export async function ensureDemo(pool: pg.Pool, config: Config, log: (msg: strin
   const payer = await demoClient(pool, config, 'demo-payer', 'demo next plan (Payer-to-Payer)', { scope: 'system/*.rs', policy: 'payer-to-payer', organization: DEMO_NEXT_PLAN });
   const matchFile = path.join(config.dataDir, 'demo-payer', 'member-match.json');
   const hasMatch = await memberMatchRequest(pool, matchFile);
+  const admin = await demoAdmin(pool, path.join(config.dataDir, 'demo-client'));
   const base = fhirBase(config.publicUrl, DEMO_TENANT);
   const token = tokenUrl(config.publicUrl, DEMO_TENANT);
   return [
     '',
     'payer-fhir demo is ready',
+    `  console       ${config.publicUrl}/console/`,
+    `    sign in as  ${admin.email}`,
+    `    password    ${admin.password ?? '(set at first start; see payer-fhir admins add to make another account)'}`,
+    `  developers    ${config.publicUrl}/developers/${DEMO_TENANT}`,
     `  FHIR base     ${base}`,
     `  token URL     ${token}`,
     `  client id     ${info.client_id}`,

@@ -4,6 +4,7 @@
  */
 import { Command } from 'commander';
 import { createRequire } from 'node:module';
+import { registerAdmins } from './admins.js';
 import { registerAlerts } from './alerts.js';
 import { registerAudit } from './audit.js';
 import { registerClients } from './clients.js';
@@ -39,6 +40,7 @@ export async function main(argv: string[]): Promise<void> {
   registerAudit(program);
   registerAlerts(program);
   registerConsent(program);
+  registerAdmins(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

@@ -38,6 +38,10 @@ export type Interaction =
   | 'metrics'
   /** Not a request: a security alert raised by the monitor, recorded in the audit trail. */
   | 'security-alert'
+  /** The operator console's admin API (src/admin/): a signed-in person's request… */
+  | 'admin'
+  /** …and a sign-in, successful or refused. */
+  | 'admin-signin'
   | 'unknown';
 
 declare module 'fastify' {
@@ -67,6 +71,7 @@ export function interactionOf(method: string, route: string | undefined): Intera
   if (route.startsWith('/auth/') && route.endsWith('/token')) return 'token';
   if (route === '/healthz' || route === '/readyz') return 'health';
   if (route === '/metrics') return 'metrics';
+  if (route.startsWith('/admin/api/')) return 'admin';
   if (!route.startsWith(TENANT_PREFIX)) return 'unknown';
   const path = route.slice(TENANT_PREFIX.length) || '/';
   if (path === '/metadata') return 'capabilities';

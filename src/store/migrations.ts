@@ -10,6 +10,8 @@
 import type pg from 'pg';
 import { patientCompartmentParams, patientCompartmentTypes } from '../fhir/compartment.js';
 import { auditAndLimits } from './migration-audit-limits.js';
+import { adminConsole } from './migration-admin.js';
+import { auditLatency } from './migration-audit-latency.js';
 import { auditMinute } from './migration-audit-minute.js';
 import { auditUsage } from './migration-audit-usage.js';
 import { bulkMemberMatchJobs, memberMatchFailures } from './migration-member-match.js';
@@ -281,6 +283,8 @@ export const migrations: Migration[] = [
   partnerAccess,
   memberMatchFailures,
   bulkMemberMatchJobs,
+  adminConsole,
+  auditLatency,
 ];
 
 /** `(type, param)` SQL pairs of the Patient compartment definition, for the backfill. */

@@ -44,10 +44,10 @@ export function uniqueId(prefix = 't'): string {
   return `${prefix}-${crypto.randomBytes(5).toString('hex')}`;
 }
 
-/** `workers`: in-process export workers (none unless a test exports). */
-export async function startServer(overrides: Partial<Config> = {}, opts: { workers?: number; alerts?: boolean } = {}): Promise<TestServer> {
+/** `workers`: in-process export workers (none unless a test exports); `port`: when the origin must be known in advance. */
+export async function startServer(overrides: Partial<Config> = {}, opts: { workers?: number; alerts?: boolean; port?: number } = {}): Promise<TestServer> {
   if (!process.env.DATABASE_URL) throw new Error('tests need DATABASE_URL; run them with `npm test`');
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const origin = `http://127.0.0.1:${port}`;
   // Generous rate limits unless a test sets its own: test files share 127.0.0.1 and run in parallel.
   const config = loadConfig(
