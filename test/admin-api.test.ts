@@ -123,6 +123,28 @@ describe('admin API: partner applications, usage, audit, exports, alerts', () =>
     assert.ok(scopes.json.resourceTypes.includes('ExplanationOfBenefit'));
   });
 
+  it('partner policy and token rate: set at registration and changed later; bad values are 400 problems with nothing written', async () => {
+    const npi = 'http://hl7.org/fhir/sid/us-npi|1234567893';
+    const r = await api(origin, `/tenants/${tenant}/clients`, {
+      method: 'POST', session: operator, body: { name: 'valley clinic', scope: 'system/*.rs', secret: true, policy: 'provider-access', organization: npi, tokenPerMinute: 300 },
+    });
+    assert.equal(r.status, 201, r.text);
+    const one = await api(origin, `/tenants/${tenant}/clients/${r.json.clientId}`, { session: auditor });
+    assert.equal(one.json.policy, 'provider-access');
+    assert.equal(one.json.organization, npi);
+    assert.equal(one.json.tokenPerMinute, 300);
+    const { rows } = await server.db.pool.query('SELECT policy, organization_value FROM client WHERE tenant = $1 AND client_id = $2', [tenant, r.json.clientId]);
+    assert.deepEqual(rows[0], { policy: 'provider-access', organization_value: '1234567893' });
+    const changed = await api(origin, `/tenants/${tenant}/clients/${r.json.clientId}/policy`, { method: 'PUT', session: operator, body: { policy: 'internal' } });
+    assert.equal(changed.status, 200, changed.text);
+    assert.equal(changed.json.policy, 'internal');
+    assert.ok(isProblem(await api(origin, `/tenants/${tenant}/clients/${r.json.clientId}/policy`, { method: 'PUT', session: auditor, body: { policy: 'internal' } }), 403));
+    const before = (await server.db.pool.query('SELECT count(*)::int AS n FROM client WHERE tenant = $1', [tenant])).rows[0].n;
+    assert.ok(isProblem(await api(origin, `/tenants/${tenant}/clients`, { method: 'POST', session: operator, body: { name: 'x', scope: 'system/*.rs', secret: true, policy: 'everything' } }), 400));
+    assert.ok(isProblem(await api(origin, `/tenants/${tenant}/clients`, { method: 'POST', session: operator, body: { name: 'x', scope: 'system/*.rs', secret: true, policy: 'payer-to-payer' } }), 400), 'a partner policy needs its organisation');
+    assert.equal((await server.db.pool.query('SELECT count(*)::int AS n FROM client WHERE tenant = $1', [tenant])).rows[0].n, before);
+  });
+
   it('overview and per-client usage come from the rollups: requests, failures, p95', async () => {
     const tok = (await assertionToken(keyClient)).json.access_token;
     for (let i = 0; i < 5; i++) await http(`${base}/Patient/m1`, { headers: { authorization: `Bearer ${tok}` } });

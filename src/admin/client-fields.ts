@@ -23,6 +23,15 @@ export const CLIENT_FIELDS: readonly ClientField[] = [
   { name: 'rateBurst', label: 'Burst (requests)', help: 'Requests allowed above the rate at once; empty: RATE_LIMIT_CLIENT_BURST', kind: 'integer', min: 1, target: 'limits' },
   { name: 'maxExports', label: 'Concurrent exports', help: 'Exports running at once; empty: EXPORT_MAX_JOBS_PER_CLIENT', kind: 'integer', min: 1, target: 'limits' },
   { name: 'allowedIps', label: 'IP allowlist', help: 'Comma-separated addresses or CIDR ranges the partner connects from; empty: anywhere', kind: 'text', target: 'limits' },
+  { name: 'tokenPerMinute', label: 'Token requests per minute', help: '1–100000; empty: the server default (TOKEN_RATE_LIMIT_CLIENT); raise it for conformance kits', kind: 'integer', min: 1, max: 100_000, target: 'limits' },
+  {
+    name: 'policy',
+    label: 'Partner access policy',
+    help: 'internal (the payer\'s own systems; default), provider-access (CMS Provider Access: attributed members, no money, from 2016) or payer-to-payer (CMS Payer-to-Payer: matched, consenting members, five years)',
+    kind: 'text',
+    target: 'client',
+  },
+  { name: 'organization', label: 'Organization (SYSTEM|VALUE)', help: 'Whom the partner acts for: an NPI or TIN (provider-access), the payer\'s identifier (payer-to-payer)', kind: 'text', target: 'client' },
 ];
 
 /** JSON schema of one field's value (null: the server default). */

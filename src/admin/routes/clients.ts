@@ -8,10 +8,11 @@ import type pg from 'pg';
 import { dailyRequestsByClient, hourSeries, lastUseByClient } from '../../audit/rollups.js';
 import { JwksFetcher } from '../../auth/jwks-fetcher.js';
 import {
-  addClient, disableClient, enableClient, getClient, listClients, rotateSecret, updateClientLimits,
+  addClient, disableClient, enableClient, getClient, listClients, rotateSecret, updateClientLimits, updateClientPolicy,
   type ClientLimits, type ClientRecord, type NewClient,
 } from '../../auth/clients.js';
 import { InvalidError, NotFoundError } from '../../errors.js';
+import { parseOrganization, parsePolicyKind, type Organization, type PolicyKind } from '../../policy/partner-policy.js';
 import { CLIENT_FIELDS, fieldSchema } from '../client-fields.js';
 import type { AdminRoute } from '../router.js';
 
@@ -34,6 +35,9 @@ function view(c: ClientRecord, lastUsed?: Date, daily?: { day: string; requests:
     rateBurst: c.rateBurst,
     maxExports: c.maxExports,
     allowedIps: c.allowedIps?.join(', ') ?? null,
+    tokenPerMinute: c.tokenPerMinute,
+    policy: c.policy,
+    organization: c.organization ? `${c.organization.system}|${c.organization.value}` : null,
     ...(daily ? { dailyRequests: daily } : {}),
   };
 }
@@ -58,6 +62,9 @@ function fieldValues(body: Record<string, unknown>): { client: Record<string, un
     if (f.target === 'limits') limits[f.name] = v;
     else if (v !== null) client[f.name] = v;
   }
+  // The partner policy's text forms, checked and parsed as the CLI does (a bad one is a 400 problem).
+  if (typeof client.policy === 'string') client.policy = parsePolicyKind(client.policy);
+  if (typeof client.organization === 'string') client.organization = parseOrganization(client.organization);
   return { client, limits: limits as ClientLimits };
 }
 
@@ -125,6 +132,17 @@ export function clientRoutes(pool: pg.Pool): AdminRoute[] {
         const { tenant, id } = req.params;
         const c = await find(tenant, id);
         return view(c, (await lastUseByClient(pool, tenant)).get(c.clientId));
+      },
+    },
+    {
+      method: 'PUT', url: '/tenants/:tenant/clients/:id/policy', summary: 'Change the partner access policy and the organisation the partner acts for', tag: 'clients', access: 'clients:write',
+      body: { type: 'object', additionalProperties: false, minProperties: 1, properties: { policy: fieldSchema(CLIENT_FIELDS.find((f) => f.name === 'policy')!), organization: fieldSchema(CLIENT_FIELDS.find((f) => f.name === 'organization')!) } },
+      handler: async (req) => {
+        const { tenant, id } = req.params;
+        const { client } = fieldValues(req.body as Record<string, unknown>);
+        await updateClientPolicy(pool, tenant, id, client as { policy?: PolicyKind; organization?: Organization });
+        req.adminNote = { ...req.adminNote, action: `changed the partner policy of client ${id}: ${JSON.stringify(req.body)}` };
+        return view(await find(tenant, id));
       },
     },
     {
