@@ -21,7 +21,8 @@ function envFor(dataDir: string, port: number): NodeJS.ProcessEnv {
 }
 
 async function waitReady(origin: string, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 300; i++) {
+  // initdb, the first start and the migrations take a while on a busy machine: up to two minutes.
+  for (let i = 0; i < 1200; i++) {
     if (child.exitCode !== null) throw new Error(`serve exited early with ${child.exitCode}`);
     try {
       if ((await fetch(`${origin}/readyz`)).status === 200) return;
