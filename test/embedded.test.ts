@@ -132,6 +132,11 @@ describe('embedded PostgreSQL as root from a private folder', () => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     fs.rmSync(privateDir, { recursive: true, force: true });
     if (cluster) fs.rmSync(path.dirname(cluster), { recursive: true, force: true });
+    // Also when the test failed before it learnt the folder: it is named after DATA_DIR.
+    const relocated = '/var/lib/payer-fhir';
+    for (const name of fs.existsSync(relocated) ? fs.readdirSync(relocated) : []) {
+      if (name.includes(path.basename(privateDir).replace(/[^A-Za-z0-9]+/g, '-'))) fs.rmSync(path.join(relocated, name), { recursive: true, force: true });
+    }
   });
 
   it('serve starts with DATA_DIR in a 700 folder, says where the cluster is, and finds it again on the next start', { skip: !root && 'only root runs PostgreSQL as another user' }, async () => {
