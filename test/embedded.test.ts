@@ -21,7 +21,8 @@ function envFor(dataDir: string, port: number): NodeJS.ProcessEnv {
 }
 
 async function waitReady(origin: string, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 300; i++) {
+  // initdb, the first start and the migrations take a while on a busy machine: up to two minutes.
+  for (let i = 0; i < 1200; i++) {
     if (child.exitCode !== null) throw new Error(`serve exited early with ${child.exitCode}`);
     try {
       if ((await fetch(`${origin}/readyz`)).status === 200) return;
@@ -131,6 +132,11 @@ describe('embedded PostgreSQL as root from a private folder', () => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     fs.rmSync(privateDir, { recursive: true, force: true });
     if (cluster) fs.rmSync(path.dirname(cluster), { recursive: true, force: true });
+    // Also when the test failed before it learnt the folder: it is named after DATA_DIR.
+    const relocated = '/var/lib/payer-fhir';
+    for (const name of fs.existsSync(relocated) ? fs.readdirSync(relocated) : []) {
+      if (name.includes(path.basename(privateDir).replace(/[^A-Za-z0-9]+/g, '-'))) fs.rmSync(path.join(relocated, name), { recursive: true, force: true });
+    }
   });
 
   it('serve starts with DATA_DIR in a 700 folder, says where the cluster is, and finds it again on the next start', { skip: !root && 'only root runs PostgreSQL as another user' }, async () => {
