@@ -10,7 +10,7 @@ import { App } from './App';
 const nonce = document.querySelector<HTMLMetaElement>('meta[name="csp-nonce"]')?.content ?? '';
 
 // Darker shades than the defaults, so white text on filled controls and dimmed text keep a 4.5:1 contrast.
-const theme = createTheme({ primaryColor: 'blue', primaryShade: 9, defaultRadius: 'sm', fontFamily: 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif' });
+const theme = createTheme({ primaryColor: 'blue', primaryShade: 9, respectReducedMotion: true, defaultRadius: 'sm', fontFamily: 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif' });
 const resolver: CSSVariablesResolver = () => ({ variables: {}, light: { '--mantine-color-dimmed': '#495057', '--mantine-color-placeholder': '#5c636a' }, dark: {} });
 
 createRoot(document.getElementById('root')!).render(

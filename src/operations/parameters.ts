@@ -98,12 +98,17 @@ function readList(list: unknown, spec: ParametersSpec, path: string, key: 'param
   return out;
 }
 
-/** The shell of a Parameters resource (every nested resource taken out), for the schema check. */
+/**
+ * The shell of a Parameters resource for the schema and invariant check: every nested resource
+ * replaced by an empty Parameters stand-in (they are validated one by one against their own
+ * type), so R4's inv-1 (a parameter has a value, a resource or parts) still sees that it has one.
+ */
 function shell(list: Json[]): Json[] {
   return list.map((p) => {
     if (!p || typeof p !== 'object') return p;
-    const { resource: _r, part, ...rest } = p;
-    return part === undefined ? rest : { ...rest, part: Array.isArray(part) ? shell(part) : part };
+    const { resource, part, ...rest } = p;
+    const standIn = resource === undefined ? {} : { resource: { resourceType: 'Parameters' } };
+    return part === undefined ? { ...rest, ...standIn } : { ...rest, ...standIn, part: Array.isArray(part) ? shell(part) : part };
   });
 }
 

@@ -35,6 +35,8 @@ export async function launch(): Promise<Browser> {
     headless: true,
     args: CHROMIUM_FLAGS,
     viewport: { width: 1360, height: 900 },
+    // No transitions: axe and clicks see dialogs as they end up, not half faded in (the console respects reduced motion).
+    reducedMotion: 'reduce',
     timeout: 60_000,
   });
   context.setDefaultTimeout(20_000);
