@@ -44,9 +44,9 @@ describe('shipped views on the synthetic plan', () => {
     assert.ok(rows.every((r) => /^Patient\//.test(r.member_id) && /^\d{4}-\d{2}-\d{2}$/.test(r.period_start) && r.plan));
   });
 
-  it('claim_lines: one row per EOB item, amounts as numbers, network status present', async () => {
+  it('claim_lines: one row per claim EOB item (not prior authorizations), amounts as numbers, network status present', async () => {
     const rows = await run('claim-lines');
-    assert.equal(rows.length, await sql("SELECT sum(jsonb_array_length(content::jsonb -> 'item')) AS n FROM resource WHERE tenant = TENANT AND type = 'ExplanationOfBenefit' AND NOT deleted"));
+    assert.equal(rows.length, await sql("SELECT sum(jsonb_array_length(content::jsonb -> 'item')) AS n FROM resource WHERE tenant = TENANT AND type = 'ExplanationOfBenefit' AND NOT deleted AND content::jsonb ->> 'use' = 'claim'"));
     assert.ok(rows.every((r) => r.claim_id.startsWith('ExplanationOfBenefit/') && typeof r.line_number === 'number'));
     assert.ok(rows.some((r) => typeof r.paid_amount === 'number' && r.paid_amount > 0));
     assert.ok(rows.every((r) => ['innetwork', 'outofnetwork'].includes(r.line_network_status ?? r.claim_network_status)));

@@ -6,7 +6,7 @@
  * Internally every scope is a resource type (or `*`), a set of v2 permissions and an
  * optional search filter; v1 maps onto it (`read` = rs, `write` = cud, `*` = cruds).
  */
-import { isResourceType } from '../fhir/schema.js';
+import { isStoredType } from '../fhir/schema.js';
 
 export type Permission = 'c' | 'r' | 'u' | 'd' | 's';
 const ORDER: Permission[] = ['c', 'r', 'u', 'd', 's'];
@@ -81,9 +81,9 @@ function intersect(req: Scope, allowed: Scope): Scope | undefined {
   return { context: 'system', type, perms, syntax: req.syntax, ...(filters.length ? { filter: filters.join('&') } : {}) };
 }
 
-/** True when a scope names `*` or a real R4 resource type: nothing else can ever be granted. */
+/** True when a scope names `*` or a type this server stores (R4's, and ViewDefinition): nothing else can ever be granted. */
 function namesKnownType(s: Scope): boolean {
-  return s.type === '*' || isResourceType(s.type);
+  return s.type === '*' || isStoredType(s.type);
 }
 
 /**
