@@ -49,9 +49,9 @@ export async function startServer(overrides: Partial<Config> = {}, opts: { worke
   if (!process.env.DATABASE_URL) throw new Error('tests need DATABASE_URL; run them with `npm test`');
   const port = opts.port ?? (await freePort());
   const origin = `http://127.0.0.1:${port}`;
-  // Generous rate limits unless a test sets its own: test files share 127.0.0.1 and run in parallel.
+  // Generous rate limits (requests, tokens, console sign-ins) unless a test sets its own: test files share 127.0.0.1 and run in parallel.
   const config = loadConfig(
-    { RATE_LIMIT_CLIENT: '100000', RATE_LIMIT_CLIENT_BURST: '100000', TOKEN_RATE_LIMIT_CLIENT: '100000', TOKEN_RATE_LIMIT_IP: '100000', ...process.env, PORT: String(port), PUBLIC_URL: origin, LOG_LEVEL: 'silent' },
+    { RATE_LIMIT_CLIENT: '100000', RATE_LIMIT_CLIENT_BURST: '100000', TOKEN_RATE_LIMIT_CLIENT: '100000', TOKEN_RATE_LIMIT_IP: '100000', ADMIN_SIGNIN_PER_MINUTE_IP: '100000', ...process.env, PORT: String(port), PUBLIC_URL: origin, LOG_LEVEL: 'silent' },
     overrides,
   );
   // Export files in a folder of this server's own: workers only run jobs of their storage, so
