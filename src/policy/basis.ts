@@ -14,19 +14,18 @@ export const FINANCIAL_TYPES: ReadonlySet<string> = new Set(['ExplanationOfBenef
 
 type Json = Record<string, any>;
 
-/** Drops adjudications that carry an amount; returns undefined when none is left. */
-function withoutAmounts(list: unknown): Json[] | undefined {
-  if (!Array.isArray(list)) return undefined;
-  const kept = (list as Json[]).filter((a) => !a || typeof a !== 'object' || a.amount === undefined);
-  return kept.length ? kept : undefined;
+/** Drops `node.adjudication` entries that carry an amount (the element goes when none is left). */
+function dropAmountAdjudications(node: Json): void {
+  if (!Array.isArray(node.adjudication)) return;
+  const kept = (node.adjudication as Json[]).filter((a) => !a || typeof a !== 'object' || a.amount === undefined);
+  if (kept.length) node.adjudication = kept;
+  else delete node.adjudication;
 }
 
 function stripLine(line: Json): void {
   delete line.unitPrice;
   delete line.net;
-  const adj = withoutAmounts(line.adjudication);
-  if (adj) line.adjudication = adj;
-  else delete line.adjudication;
+  dropAmountAdjudications(line);
   for (const key of ['detail', 'subDetail']) {
     if (Array.isArray(line[key])) for (const d of line[key] as Json[]) stripLine(d);
   }
@@ -65,9 +64,7 @@ export function withoutFinancials(r: Json): Json {
   delete r.total;
   delete r.payment;
   delete r.benefitBalance;
-  const adj = withoutAmounts(r.adjudication);
-  if (adj) r.adjudication = adj;
-  else delete r.adjudication;
+  dropAmountAdjudications(r);
   for (const key of ['item', 'addItem']) {
     if (Array.isArray(r[key])) for (const line of r[key] as Json[]) stripLine(line);
   }
