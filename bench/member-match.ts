@@ -8,15 +8,13 @@
  *   npm run bench -- member-match   (BENCH_MATCH_MEMBERS=10000, BENCH_MATCH_SECONDS=10, BENCH_MATCH_BULK=1000)
  */
 import autocannon from 'autocannon';
-import Fastify from 'fastify';
 import type pg from 'pg';
-import { addClient } from '../src/auth/clients.js';
 import { loadConfig } from '../src/config.js';
 import { fhirBase } from '../src/http/urls.js';
-import { buildServer } from '../src/server.js';
 import { seedTenant } from '../src/seed/load.js';
 import { openDatabase } from '../src/store/database.js';
 import { addTenant } from '../src/store/tenants.js';
+import { startBenchServer, secretClientToken } from './lib/server.js';
 import { dropTenant, figure, printFigures, table, type Figure } from './lib/report.js';
 
 const MEMBERS = Number(process.env.BENCH_MATCH_MEMBERS ?? 10_000);
@@ -81,23 +79,15 @@ async function main(): Promise<void> {
     process.stderr.write(`seeding ${MEMBERS} members into ${tenant}…\n`);
     await seedTenant(db.pool, tenant, { seed: 'bench-match', members: MEMBERS });
     await db.pool.query('ANALYZE');
-    const probe = Fastify();
-    await probe.listen({ port: 0, host: '127.0.0.1' });
-    const port = (probe.server.address() as { port: number }).port;
-    await probe.close();
-    const origin = `http://127.0.0.1:${port}`;
-    const serverConfig = { ...config, publicUrl: origin, port, limits: { ...config.limits, clientRate: 0 }, memberMatch: { ...config.memberMatch, failuresPerHour: 1_000_000 } };
-    const app = await buildServer(serverConfig, db.pool, { logger: false, workers: 1, alerts: false });
-    await app.listen({ port, host: '127.0.0.1' });
+    const { app, origin } = await startBenchServer(
+      config,
+      db.pool,
+      (c) => ({ ...c, limits: { ...c.limits, clientRate: 0 }, memberMatch: { ...c.memberMatch, failuresPerHour: 1_000_000 } }),
+      1,
+    );
     const base = fhirBase(origin, tenant);
-    const { client_id, client_secret } = await addClient(db.pool, { tenant, name: 'bench p2p', secret: true, scope: 'system/*.rs', tokenTtl: 3600, policy: 'payer-to-payer', organization: RECIPIENT });
-    const tokenRes = await fetch(`${origin}/auth/${tenant}/oauth2/v1/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client_id}:${client_secret}`).toString('base64')}` },
-      body: 'grant_type=client_credentials&scope=system%2F*.rs',
-    });
-    const token = ((await tokenRes.json()) as { access_token: string }).access_token;
-    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' };
+    const auth = await secretClientToken(db.pool, origin, tenant, { name: 'bench p2p', policy: 'payer-to-payer', organization: RECIPIENT });
+    const headers = { authorization: auth, 'content-type': 'application/fhir+json' };
     const all = await members(db.pool, tenant, Math.max(BULK, 2000));
     try {
       // $member-match: each request a different member (cycling), 16 connections.

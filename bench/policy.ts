@@ -12,15 +12,13 @@
  *   npm run bench -- policy   (BENCH_POLICY_MEMBERS=10000, BENCH_POLICY_SECONDS=5)
  */
 import autocannon from 'autocannon';
-import Fastify from 'fastify';
-import { addClient } from '../src/auth/clients.js';
 import { loadConfig } from '../src/config.js';
 import { fhirBase } from '../src/http/urls.js';
 import type { Organization, PolicyKind } from '../src/policy/partner-policy.js';
-import { buildServer } from '../src/server.js';
 import { seedTenant } from '../src/seed/load.js';
 import { openDatabase } from '../src/store/database.js';
 import { addTenant } from '../src/store/tenants.js';
+import { startBenchServer, secretClientToken } from './lib/server.js';
 import { dropTenant, figure, printFigures, table, withPeakRss, type Figure } from './lib/report.js';
 
 const MEMBERS = Number(process.env.BENCH_POLICY_MEMBERS ?? 10_000);
@@ -37,14 +35,7 @@ async function main(): Promise<void> {
     process.stderr.write(`seeding ${MEMBERS} members into ${tenant}…\n`);
     await seedTenant(db.pool, tenant, { seed: 'bench-policy', members: MEMBERS });
     await db.pool.query('ANALYZE');
-    const probe = Fastify();
-    await probe.listen({ port: 0, host: '127.0.0.1' });
-    const port = (probe.server.address() as { port: number }).port;
-    await probe.close();
-    const origin = `http://127.0.0.1:${port}`;
-    const serverConfig = { ...config, publicUrl: origin, port, limits: { ...config.limits, clientRate: 0 }, export: { ...config.export, retryAfterSeconds: 1 } };
-    const app = await buildServer(serverConfig, db.pool, { logger: false, workers: 2, alerts: false });
-    await app.listen({ port, host: '127.0.0.1' });
+    const { app, origin } = await startBenchServer(config, db.pool, (c) => ({ ...c, limits: { ...c.limits, clientRate: 0 }, export: { ...c.export, retryAfterSeconds: 1 } }), 2);
     const base = fhirBase(origin, tenant);
     const { rows: lists } = await db.pool.query<{ group_id: string; org_value: string; n: number }>(
       `SELECT g.group_id, g.org_value, (SELECT count(*)::int FROM partner_group_member m WHERE m.tenant = g.tenant AND m.group_id = g.group_id) AS n
@@ -52,15 +43,7 @@ async function main(): Promise<void> {
       [tenant, NPI],
     );
     const list = lists[0];
-    const token = async (policy: PolicyKind, organization?: Organization) => {
-      const { client_id, client_secret } = await addClient(db.pool, { tenant, name: `bench ${policy}`, secret: true, scope: 'system/*.rs', tokenTtl: 3600, policy, organization });
-      const res = await fetch(`${origin}/auth/${tenant}/oauth2/v1/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client_id}:${client_secret}`).toString('base64')}` },
-        body: 'grant_type=client_credentials&scope=system%2F*.rs',
-      });
-      return `Bearer ${((await res.json()) as { access_token: string }).access_token}`;
-    };
+    const token = (policy: PolicyKind, organization?: Organization) => secretClientToken(db.pool, origin, tenant, { name: `bench ${policy}`, policy, organization });
     const internal = await token('internal');
     const provider = await token('provider-access', { system: NPI, value: list.org_value });
     try {

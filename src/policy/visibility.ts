@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import { Binds } from '../store/binds.js';
-import { policyCondition, type PolicyRule } from './conditions.js';
+import { policyConditionForTypes, type PolicyRule } from './conditions.js';
 
 export interface ResourceKey {
   type: string;
@@ -19,13 +19,10 @@ export async function visibleKeys(db: pg.Pool | pg.PoolClient, tenant: string, r
   const b = new Binds(tenant);
   const ts = b.add(keys.map((k) => k.type), 'text[]');
   const ids = b.add(keys.map((k) => k.id), 'text[]');
-  const perType = types
-    .map((t) => ({ t, cond: policyCondition(b, rule, t, { type: 'k.type', id: 'k.id' }) }))
-    .filter((x) => x.cond !== 'FALSE')
-    .map((x) => `(k.type = ${b.add(x.t)} AND ${x.cond})`);
-  if (!perType.length) return new Set();
+  const cond = policyConditionForTypes(b, rule, types, { type: 'k.type', id: 'k.id' });
+  if (cond === 'FALSE') return new Set();
   // `$1` (the tenant) is typed even when every type is open (no condition mentions it).
-  const { rows } = await db.query<ResourceKey>(`SELECT k.type, k.id FROM unnest(${ts}, ${ids}) AS k(type, id) WHERE $1::text IS NOT NULL AND (${perType.join(' OR ')})`, b.values);
+  const { rows } = await db.query<ResourceKey>(`SELECT k.type, k.id FROM unnest(${ts}, ${ids}) AS k(type, id) WHERE $1::text IS NOT NULL AND ${cond}`, b.values);
   return new Set(rows.map((r) => `${r.type}/${r.id}`));
 }
 
