@@ -244,6 +244,8 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
   });
 
   const limiter = new PgRateLimiter(pool);
+  // Unspent leased tokens go back to the shared buckets when this process stops.
+  app.addHook('onClose', async () => limiter.close().catch(() => undefined));
   const limits = new RequestLimits(limiter, config.limits);
   registerTokenEndpoint(app, { config, pool, keys, jwks: new JwksFetcher(), limits, clients: (t, c) => bearer.enabledClient(t, c) });
   // The operator console's admin API (src/admin/).
