@@ -8,8 +8,7 @@ import type pg from 'pg';
 import { toAuditEvent } from '../audit/audit-event.js';
 import { fromRow } from '../audit/record.js';
 import { ownRecordsCondition } from '../audit/search.js';
-import type { PlannedUnit } from './planner.js';
-import type { JobSpec } from './unit-query.js';
+import type { JobSpec, PlannedUnit } from './unit-query.js';
 
 const PAGE = 2_000;
 

@@ -10,15 +10,10 @@ import type { ExportConfig } from '../config.js';
 import { isResourceType } from '../fhir/schema.js';
 import { planAuditUnits } from './audit-unit.js';
 import { compartmentExportTypes } from './parameters.js';
-import { hasMembers, mayRead, type JobSpec, type UnitKind } from './unit-query.js';
+import { hasMembers, mayRead, type JobSpec, type PlannedUnit } from './unit-query.js';
 import { storedTypes } from '../store/resource-ids.js';
 
-export interface PlannedUnit {
-  kind: UnitKind;
-  type: string | null;
-  lo: string | null;
-  hi: string | null;
-}
+export type { PlannedUnit } from './unit-query.js';
 
 /** The types the job exports: asked (or all the level allows), present, and readable under the client's scopes. */
 export async function exportTypes(db: pg.Pool, job: JobSpec): Promise<string[]> {

@@ -20,6 +20,14 @@ import type { ExportParams } from './parameters.js';
 
 export type UnitKind = 'plan' | 'resources' | 'members' | 'referenced' | 'provenance' | 'organized' | 'deleted' | 'audit';
 
+/** A unit as planned: its kind, resource type and key range [lo, hi). */
+export interface PlannedUnit {
+  kind: UnitKind;
+  type: string | null;
+  lo: string | null;
+  hi: string | null;
+}
+
 export interface Unit {
   jobId: string;
   seq: number;

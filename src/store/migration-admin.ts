@@ -4,7 +4,7 @@
  * so a copy of the table signs nobody in), and the handling of security alerts
  * (acknowledged, resolved: who and when).
  */
-import type { Migration } from './migrations.js';
+import type { Migration } from './migration.js';
 
 export const adminConsole: Migration = {
   version: 11,

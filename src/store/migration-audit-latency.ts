@@ -4,7 +4,7 @@
  * rather than the trail. `latency` holds counts per duration bucket (audit/usage.ts names the
  * bounds); rows written before this migration have none and count as no sample.
  */
-import type { Migration } from './migrations.js';
+import type { Migration } from './migration.js';
 
 export const auditLatency: Migration = {
   version: 15,

@@ -2,7 +2,7 @@
  * Migration 5: the audit trail, rate-limit buckets, security alerts and the per-client limits
  * and network allowlists they enforce.
  */
-import type { Migration } from './migrations.js';
+import type { Migration } from './migration.js';
 
 export const auditAndLimits: Migration = {
   version: 5,

@@ -6,7 +6,7 @@
  * Before, every rule run read every record of the window (five minutes: over a million rows
  * at a few thousand requests per second) four times.
  */
-import type { Migration } from './migrations.js';
+import type { Migration } from './migration.js';
 
 export const auditMinute: Migration = {
   version: 8,

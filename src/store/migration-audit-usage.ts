@@ -5,7 +5,7 @@
  * each rule run (tens of millions of rows every 30 s); from this table it is at most 24 rows
  * a day per client.
  */
-import type { Migration } from './migrations.js';
+import type { Migration } from './migration.js';
 
 export const auditUsage: Migration = {
   version: 6,

@@ -12,7 +12,7 @@
  * same transaction as the Consent and `member_match` row of its batch, so a resumed job carries
  * on after the last committed batch and never matches a member twice.
  */
-import type { Migration } from './migrations.js';
+import type { Migration } from './migration.js';
 
 export const memberMatchFailures: Migration = {
   version: 13,

@@ -11,7 +11,7 @@
  * - `member_match`: which client matched which member ($member-match, $bulk-member-match).
  * - The audit record names the policy a request was served under.
  */
-import type { Migration } from './migrations.js';
+import type { Migration } from './migration.js';
 
 export const partnerAccess: Migration = {
   version: 9,

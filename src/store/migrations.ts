@@ -17,11 +17,9 @@ import { auditUsage } from './migration-audit-usage.js';
 import { bulkMemberMatchJobs, memberMatchFailures } from './migration-member-match.js';
 import { partnerAccess } from './migration-partner-access.js';
 
-export interface Migration {
-  version: number;
-  name: string;
-  sql: string;
-}
+import type { Migration } from './migration.js';
+
+export type { Migration };
 
 export const migrations: Migration[] = [
   {
