@@ -298,7 +298,7 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
       fhir.get('/AuditEvent', async (req: Req, reply) => sendFhir(reply, await searchAuditEvents(tctx(req), searchPairs(req), strictHandling(req))));
       fhir.get('/AuditEvent/:id', async (req: Req, reply) => sendFhir(reply, await readAuditEvent(tctx(req), req.params.id)));
       registerBulkRoutes(fhir, { tctx: tctx as never, storage, onQueued: () => workers?.poke() });
-      registerViewRoutes(fhir, { tctx: tctx as never });
+      registerViewRoutes(fhir, { tctx: tctx as never, onQueued: () => workers?.poke() });
       registerOperationRoutes(fhir, { tctx: tctx as never, onQueued: () => matchWorkers?.poke() });
       fhir.get('/_history', async (req: Req, reply) => sendFhir(reply, await history(tctx(req), {}, req.query as HistoryParams)));
       fhir.post('/', async (req: Req, reply) => {

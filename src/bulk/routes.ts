@@ -21,6 +21,15 @@ export const NDJSON = 'application/fhir+ndjson';
 /** Route paths (under the tenant's FHIR base) whose Accept header is not FHIR JSON's business. */
 export const FILE_ROUTE = '/$export-file/:job/:name';
 
+/** The media type of an export file, from its name: view exports write CSV, Parquet and row NDJSON too. */
+function fileMediaType(name: string): string {
+  if (name.endsWith('.csv')) return 'text/csv; charset=utf-8';
+  if (name.endsWith('.parquet')) return 'application/vnd.apache.parquet';
+  // View rows are not FHIR resources (their error files, `errors-view…`, hold OperationOutcomes).
+  if (/^view\d+-/.test(name)) return 'application/x-ndjson';
+  return NDJSON;
+}
+
 type Req = FastifyRequest<{ Params: { tenant: string; id?: string; job?: string; name?: string }; Querystring: Record<string, string> }>;
 
 export interface BulkRouteOptions {
@@ -30,7 +39,7 @@ export interface BulkRouteOptions {
 }
 
 /** `Prefer` as one token list, repeated headers merged (KO-11, KO-12). */
-function preferTokens(req: FastifyRequest): string[] {
+export function preferTokens(req: FastifyRequest): string[] {
   const raw = req.headers.prefer;
   const all = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
   return all
@@ -39,13 +48,13 @@ function preferTokens(req: FastifyRequest): string[] {
     .filter(Boolean);
 }
 
-function queryPairs(req: FastifyRequest): [string, string][] {
+export function queryPairs(req: FastifyRequest): [string, string][] {
   const q = req.url.indexOf('?');
   return q < 0 ? [] : [...new URLSearchParams(req.url.slice(q + 1))];
 }
 
 /** The kick-off URL as sent, absolute on the public base (a POST's body parameters are not part of it). */
-function requestUrl(ctx: TenantContext, req: FastifyRequest): string {
+export function requestUrl(ctx: TenantContext, req: FastifyRequest): string {
   return `${ctx.base}${req.url.slice(`${FHIR_BASE_PATH}/${ctx.tenant}`.length)}`;
 }
 
@@ -132,7 +141,7 @@ export function registerBulkRoutes(fhir: FastifyInstance, opts: BulkRouteOptions
     const stored = await opts.storage.open(key, range ?? undefined);
     if (!stored) throw new FhirError(410, [{ severity: 'error', code: 'deleted', diagnostics: `File ${file.name} is no longer available` }]);
     reply.header('Accept-Ranges', 'bytes').header('Cache-Control', 'private, no-store').header('Vary', 'Accept-Encoding');
-    reply.type(NDJSON);
+    reply.type(fileMediaType(file.name));
     if (range) {
       return reply
         .code(206)

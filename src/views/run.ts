@@ -22,7 +22,7 @@ export async function findView(ctx: TenantContext, ref: { id: string } | { url: 
 }
 
 /** `ViewDefinition/123` (relative or absolute) → by id; any other URI → by canonical url. */
-function referenceTarget(ref: string): { id: string } | { url: string } {
+export function referenceTarget(ref: string): { id: string } | { url: string } {
   const m = /^(?:[^?#]*\/)?ViewDefinition\/([A-Za-z0-9\-.]{1,64})$/.exec(ref);
   return m ? { id: m[1] } : { url: ref };
 }
