@@ -27,7 +27,7 @@ import { operationOutcome } from '../http/outcome.js';
 import { viewReadFilters, viewSees, type Reader } from './access.js';
 import { ViewFiles } from './export-files.js';
 import { OUTPUT_FORMATS, rowEncoder } from './formats.js';
-import { compileView, type ViewRow } from './runner.js';
+import { compileViewCached as compileView, type ViewRow } from './runner.js';
 
 export interface ViewUnitContext {
   pool: pg.Pool;

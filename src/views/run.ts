@@ -7,7 +7,7 @@
 import { InvalidError, NotFoundError } from '../errors.js';
 import type { TenantContext } from '../interactions/context.js';
 import { OUTPUT_FORMATS, rowEncoder, type OutputFormat } from './formats.js';
-import { compileView, type CompiledView } from './runner.js';
+import { compileViewCached as compileView, type CompiledView } from './runner.js';
 import type { RunParameters } from './run-parameters.js';
 import { inlineResources, patientScope, serverResources, storedPages } from './source.js';
 
