@@ -25,6 +25,12 @@ const RUN_NAMES = ['$run', '$viewdefinition-run'];
 /** Route paths (under the tenant's FHIR base) that answer in formats of their own, not FHIR JSON. */
 export const VIEW_RUN_ROUTES: ReadonlySet<string> = new Set(RUN_NAMES.flatMap((op) => [`/ViewDefinition/${op}`, `/ViewDefinition/:id/${op}`]));
 
+/**
+ * `$viewdefinition-export` kick-offs: their `_format` names the files' format (ndjson, csv,
+ * parquet), not the answer's, so it is not negotiated as FHIR JSON (the answer always is).
+ */
+export const VIEW_EXPORT_ROUTES: ReadonlySet<string> = new Set(['/$viewdefinition-export', '/ViewDefinition/$viewdefinition-export', '/ViewDefinition/:id/$viewdefinition-export']);
+
 export interface ViewRouteOptions {
   tctx: (req: Req) => TenantContext;
   /** Wakes this process's export workers after a kick-off. */
@@ -71,9 +77,7 @@ export function registerViewRoutes(fhir: FastifyInstance, opts: ViewRouteOptions
     return sendFhir(reply, await kickOffViewExport(ctx, { instanceId: req.params.id, input, requestUrl: requestUrl(ctx, req) }, opts.onQueued));
   };
   // R4 servers offer it at system level; the type and instance levels are the specification's R6 forms.
-  fhir.post('/$viewdefinition-export', exportViews);
-  fhir.post('/ViewDefinition/$viewdefinition-export', exportViews);
-  fhir.post('/ViewDefinition/:id/$viewdefinition-export', exportViews);
+  for (const route of VIEW_EXPORT_ROUTES) fhir.post(route, exportViews);
 
   for (const op of RUN_NAMES) {
     fhir.get(`/ViewDefinition/:id/${op}`, run);
