@@ -15,20 +15,11 @@ import { checkKickoffHeaders, kickOff } from './kickoff.js';
 import { parametersToPairs, type ExportLevel } from './parameters.js';
 import { jobPrefix } from './runner.js';
 import { cancelExport, exportFile, exportStatus } from './status.js';
-import type { ExportStorage } from './storage.js';
+import { exportFileMediaType, type ExportStorage } from './storage.js';
 
 export const NDJSON = 'application/fhir+ndjson';
 /** Route paths (under the tenant's FHIR base) whose Accept header is not FHIR JSON's business. */
 export const FILE_ROUTE = '/$export-file/:job/:name';
-
-/** The media type of an export file, from its name: view exports write CSV, Parquet and row NDJSON too. */
-function fileMediaType(name: string): string {
-  if (name.endsWith('.csv')) return 'text/csv; charset=utf-8';
-  if (name.endsWith('.parquet')) return 'application/vnd.apache.parquet';
-  // View rows are not FHIR resources (their error files, `errors-view…`, hold OperationOutcomes).
-  if (/^view\d+-/.test(name)) return 'application/x-ndjson';
-  return NDJSON;
-}
 
 type Req = FastifyRequest<{ Params: { tenant: string; id?: string; job?: string; name?: string }; Querystring: Record<string, string> }>;
 
@@ -141,7 +132,7 @@ export function registerBulkRoutes(fhir: FastifyInstance, opts: BulkRouteOptions
     const stored = await opts.storage.open(key, range ?? undefined);
     if (!stored) throw new FhirError(410, [{ severity: 'error', code: 'deleted', diagnostics: `File ${file.name} is no longer available` }]);
     reply.header('Accept-Ranges', 'bytes').header('Cache-Control', 'private, no-store').header('Vary', 'Accept-Encoding');
-    reply.type(fileMediaType(file.name));
+    reply.type(exportFileMediaType(file.name));
     if (range) {
       return reply
         .code(206)
