@@ -384,6 +384,13 @@ describe('$viewdefinition-export with worker processes', () => {
     const location = k.headers.get('content-location')!;
     const jobId = location.split('/').pop()!;
     const progress = async () => (await server.db.pool.query('SELECT units_done AS done, units_total AS total FROM export_job WHERE id = $1', [jobId])).rows[0];
+    // No worker yet: the status answers 202 with Retry-After, X-Progress and status accepted.
+    const waiting = await http(location);
+    assert.equal(waiting.status, 202);
+    assert.match(waiting.headers.get('retry-after')!, /^\d+$/);
+    assert.equal(waiting.headers.get('x-progress'), '0/? units, 0 resources');
+    assert.equal(waiting.json.parameter.find((p: any) => p.name === 'status').valueCode, 'accepted');
+    assert.equal(waiting.json.parameter.find((p: any) => p.name === 'exportId').valueString, jobId);
     const first = startWorker();
     let at;
     for (;;) {
