@@ -331,6 +331,9 @@ describe('$viewdefinition-export', () => {
   });
 
   it('instance level, another client cannot see the job, DELETE cancels it', async () => {
+    const both = await http(`${base}/ViewDefinition/patients/$viewdefinition-export`, { body: body([viewParam([{ name: 'viewResource', resource: obsView }])]), headers: ASYNC });
+    assert.equal(both.status, 400);
+    assert.match(both.json.issue[0].diagnostics, /on an instance/);
     const k = await http(`${base}/ViewDefinition/patients/$viewdefinition-export`, { method: 'POST', headers: ASYNC });
     assert.equal(k.status, 202, k.text);
     const location = k.headers.get('content-location')!;

@@ -12,7 +12,7 @@ import type { ExportParams } from '../bulk/parameters.js';
 import { ForbiddenError, InvalidError, NotFoundError } from '../errors.js';
 import type { FhirResponse, TenantContext } from '../interactions/context.js';
 import { viewReadFilters } from './access.js';
-import type { ExportInput } from './export-parameters.js';
+import type { ExportInput, ViewChoice } from './export-parameters.js';
 import { viewExportParameters } from './export-manifest.js';
 import { findView, referenceTarget } from './run.js';
 import { compileView } from './runner.js';
@@ -25,8 +25,8 @@ function safeName(name: string): string {
 
 /** The views of the request, compiled (a 400 names the first problem) and named per the specification. */
 async function resolveViews(ctx: TenantContext, instanceId: string | undefined, input: ExportInput): Promise<{ name: string; definition: Record<string, unknown> }[]> {
-  const choices = instanceId !== undefined ? [{ at: `ViewDefinition/${instanceId}`, viewReference: `ViewDefinition/${instanceId}` } as ExportInput['views'][number], ...input.views] : input.views;
   if (instanceId !== undefined && input.views.length) throw new InvalidError(`view: on an instance the view is ViewDefinition/${instanceId}; give no view parameters`, ['view']);
+  const choices: ViewChoice[] = instanceId !== undefined ? [{ at: `ViewDefinition/${instanceId}`, viewReference: `ViewDefinition/${instanceId}` }] : input.views;
   if (!choices.length) throw new InvalidError('view: name at least one view (a view parameter with viewReference or viewResource)', ['view'], 'required');
   const out: { name: string; definition: Record<string, unknown> }[] = [];
   const names = new Set<string>();
