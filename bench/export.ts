@@ -20,10 +20,9 @@ import { to as copyTo } from 'pg-copy-streams';
 import type pg from 'pg';
 import { addClient } from '../src/auth/clients.js';
 import { loadConfig } from '../src/config.js';
-import { seedTenant } from '../src/seed/load.js';
 import { openDatabase } from '../src/store/database.js';
-import { addTenant } from '../src/store/tenants.js';
 import { dropTenant, figure, printFigures, table, type Figure } from './lib/report.js';
+import { ensureSeeded } from './lib/seeded.js';
 
 const MEMBERS = Number(process.env.BENCH_EXPORT_MEMBERS ?? 10_000);
 const root = path.dirname(path.dirname(path.dirname(new URL(import.meta.url).pathname)));
@@ -45,19 +44,6 @@ async function freePort(): Promise<number> {
 function peakRss(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : 0;
-}
-
-async function ensureSeeded(pool: pg.Pool, members: number): Promise<{ tenant: string; resources: number }> {
-  const tenant = `bench-export-${members}`;
-  const count = async () => Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM resource WHERE tenant = $1 AND NOT deleted', [tenant])).rows[0].n);
-  if (process.env.BENCH_EXPORT_RESEED === '1') await dropTenant(pool, tenant);
-  const exists = (await pool.query('SELECT 1 FROM tenant WHERE id = $1', [tenant])).rowCount;
-  if (exists && (await count()) > 0) return { tenant, resources: await count() };
-  if (!exists) await addTenant(pool, tenant);
-  process.stderr.write(`seeding ${members} members into ${tenant} (kept for later runs)…\n`);
-  await seedTenant(pool, tenant, { seed: 'bench-export', members });
-  await pool.query('ANALYZE');
-  return { tenant, resources: await count() };
 }
 
 /** The limit: PostgreSQL streaming the same JSON to a file with COPY, nothing else. */

@@ -48,7 +48,7 @@ import { assertParameterCount, registerQueryLimits } from './http/query-limits.j
 import { registerCompression } from './http/compression.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { ServerMetrics } from './metrics/metrics.js';
-import { registerViewRoutes, VIEW_RUN_ROUTES } from './views/routes.js';
+import { registerViewRoutes, VIEW_EXPORT_ROUTES, VIEW_RUN_ROUTES } from './views/routes.js';
 import { registerMetrics } from './metrics/routes.js';
 import { MatchWorkers } from './operations/bulk-match-runner.js';
 import { registerOperationRoutes } from './operations/routes.js';
@@ -284,7 +284,10 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
         // SMART discovery is application/json whatever the Accept header says (TOK-02);
         // export files are NDJSON (DL-02).
         // View runs answer CSV, NDJSON or Parquet as asked (src/views/routes.ts).
-        if (path !== '/.well-known/smart-configuration' && path !== FILE_ROUTE && !VIEW_RUN_ROUTES.has(path)) negotiateFhirJson(req.query._format, binaryRead ? undefined : header(req, 'accept'));
+        if (path !== '/.well-known/smart-configuration' && path !== FILE_ROUTE && !VIEW_RUN_ROUTES.has(path)) {
+          // A view export's _format names its files' format; only Accept governs the (FHIR JSON) answer.
+          negotiateFhirJson(VIEW_EXPORT_ROUTES.has(path) ? undefined : req.query._format, binaryRead ? undefined : header(req, 'accept'));
+        }
       });
 
       fhir.get('/metadata', async (req: Req, reply) => sendFhir(reply, metadata(tctx(req))));
@@ -300,7 +303,7 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
       fhir.get('/AuditEvent', async (req: Req, reply) => sendFhir(reply, await searchAuditEvents(tctx(req), searchPairs(req), strictHandling(req))));
       fhir.get('/AuditEvent/:id', async (req: Req, reply) => sendFhir(reply, await readAuditEvent(tctx(req), req.params.id)));
       registerBulkRoutes(fhir, { tctx: tctx as never, storage, onQueued: () => workers?.poke() });
-      registerViewRoutes(fhir, { tctx: tctx as never });
+      registerViewRoutes(fhir, { tctx: tctx as never, onQueued: () => workers?.poke() });
       registerOperationRoutes(fhir, { tctx: tctx as never, onQueued: () => matchWorkers?.poke() });
       fhir.get('/_history', async (req: Req, reply) => sendFhir(reply, await history(tctx(req), {}, req.query as HistoryParams)));
       fhir.post('/', async (req: Req, reply) => {

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
+import { parquetReadObjects } from 'hyparquet';
 import { S3Storage } from '../src/bulk/s3-storage.js';
 import { ExportWorkers } from '../src/bulk/worker.js';
 import { loadConfig } from '../src/config.js';
@@ -97,6 +98,44 @@ describe('bulk export to S3-compatible storage', () => {
     const fetched = await fetch(location);
     assert.equal(fetched.status, 200);
     assert.equal(await fetched.text(), files.get(manifest.output[0].url));
+  });
+
+  it('$viewdefinition-export to Parquet in the object store: objects typed application/vnd.apache.parquet, the presigned download too', async () => {
+    const auth = await tokenHeader();
+    const view = { resourceType: 'ViewDefinition', name: 'patients', status: 'active', resource: 'Patient', select: [{ column: [{ name: 'id', path: 'id' }, { name: 'birth_date', path: 'birthDate', type: 'date' }] }] };
+    const k = await http(`${base}/$viewdefinition-export`, {
+      body: { resourceType: 'Parameters', parameter: [{ name: 'view', part: [{ name: 'viewResource', resource: view }] }, { name: '_format', valueCode: 'parquet' }] },
+      headers: { prefer: 'respond-async' },
+    });
+    assert.equal(k.status, 202, k.text);
+    const done = await poll(k.headers.get('content-location')!);
+    assert.equal(done.status, 200, done.text);
+    const output = done.json.parameter.find((p: any) => p.name === 'output');
+    const urls: string[] = output.part.filter((p: any) => p.name === 'location').map((p: any) => p.valueUri);
+    assert.ok(urls.length >= 1);
+    const jobId = urls[0].split('/').at(-2);
+    const keys = await objects(`${prefix}/${tenant}/${jobId}/`);
+    assert.deepEqual(keys.sort(), urls.map((u) => `${prefix}/${tenant}/${jobId}/${u.split('/').pop()}`).sort());
+    for (const Key of keys) assert.equal((await client.send(new HeadObjectCommand({ Bucket: 'exports', Key }))).ContentType, 'application/vnd.apache.parquet', Key);
+    server.config.export.s3Redirect = true;
+    let r: Response;
+    try {
+      r = await fetch(urls[0], { headers: { authorization: auth! }, redirect: 'manual' });
+    } finally {
+      server.config.export.s3Redirect = false;
+    }
+    assert.equal(r.status, 302);
+    const fetched = await fetch(r.headers.get('location')!);
+    assert.equal(fetched.headers.get('content-type'), 'application/vnd.apache.parquet');
+    assert.equal(Buffer.from(await fetched.arrayBuffer()).subarray(0, 4).toString(), 'PAR1');
+    const patients = stored.filter((x) => x.resourceType === 'Patient').length;
+    let rows = 0;
+    for (const u of urls) {
+      const file = await fetch(u, { headers: { authorization: auth! } });
+      const bytes = Buffer.from(await file.arrayBuffer());
+      rows += (await parquetReadObjects({ file: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) as ArrayBuffer })).length;
+    }
+    assert.equal(rows, patients);
   });
 
   it('a file larger than a part goes up as a multipart upload and reads back byte for byte, ranges across parts too', async () => {

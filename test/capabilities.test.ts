@@ -131,7 +131,7 @@ describe('CapabilityStatement', () => {
 
   it('CS-04…CS-06b: export operations at system, Patient and Group level with the IG canonicals, under both names', () => {
     const bulk = 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition';
-    assert.deepEqual(cs.rest[0].operation, [{ name: 'export', definition: `${bulk}/export` }]);
+    assert.deepEqual(cs.rest[0].operation[0], { name: 'export', definition: `${bulk}/export` });
     const ops = (type: string) => cs.rest[0].resource.find((r: any) => r.type === type).operation;
     assert.deepEqual(ops('Patient').slice(0, 2), [
       { name: 'export', definition: `${bulk}/patient-export` },
@@ -142,6 +142,14 @@ describe('CapabilityStatement', () => {
       { name: 'group-export', definition: `${bulk}/group-export` },
     ]);
     assert.equal(cs.rest[0].resource.find((r: any) => r.type === 'Observation').operation, undefined);
+  });
+
+  it('SQL on FHIR v2: $viewdefinition-export at system level, $run / $viewdefinition-run / $viewdefinition-export on ViewDefinition', () => {
+    const sof = 'http://sql-on-fhir.org/OperationDefinition';
+    assert.deepEqual(cs.rest[0].operation.slice(1), [{ name: 'viewdefinition-export', definition: `${sof}/$viewdefinition-export` }]);
+    const ops = cs.rest[0].resource.find((r: any) => r.type === 'ViewDefinition').operation;
+    assert.deepEqual(ops.map((o: any) => o.name), ['run', 'viewdefinition-run', 'viewdefinition-export']);
+    assert.ok(cs.rest[0].documentation.includes('$viewdefinition-export'));
   });
 
   it('CS-09: the export choices are documented (types, _since for late joiners, _typeFilter, expiry, throttling)', () => {

@@ -130,7 +130,7 @@ function record(log: AuditLog, req: FastifyRequest, reply: FastifyReply, note: A
   let resourceType: string | undefined = note.resourceType ?? params.type;
   let resourceId: string | undefined = note.resourceId ?? params.id;
   if (interaction === 'export-kickoff' && req.routeOptions.url?.endsWith('/Group/:id/$export')) resourceType = 'Group';
-  if (interaction === 'view-run') resourceType = 'ViewDefinition';
+  if (interaction === 'view-run' || (interaction === 'export-kickoff' && req.routeOptions.url?.endsWith('/$viewdefinition-export'))) resourceType = 'ViewDefinition';
   if (interaction.startsWith('export-') && interaction !== 'export-kickoff') resourceType = resourceId = undefined;
   let jobId = note.jobId ?? params.job;
   if (interaction === 'export-kickoff' && reply.statusCode === 202) jobId = String(reply.getHeader('content-location') ?? '').split('/').pop();

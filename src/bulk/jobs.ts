@@ -55,6 +55,8 @@ export interface NewJob {
   /** Per member, what changed after this instant only ($davinci-data-export provider-delta). */
   memberSince?: Map<string, string>;
   policy?: RestrictingPolicy;
+  /** The export_job.level column when it is not the Bulk level: `view` for `$viewdefinition-export`. */
+  level?: string;
 }
 
 /**
@@ -76,7 +78,7 @@ export async function createJob(client: pg.PoolClient, job: NewJob): Promise<{ t
          FROM (SELECT backend_xid::text::bigint AS x FROM pg_stat_activity
                 WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()) a,
               (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS v) c))`,
-    [job.id, job.tenant, job.clientId, job.params.level, job.requestUrl, JSON.stringify(job.params), job.scope, t[0].tt, job.storage, job.policy ? JSON.stringify(job.policy) : null],
+    [job.id, job.tenant, job.clientId, job.level ?? job.params.level, job.requestUrl, JSON.stringify(job.params), job.scope, t[0].tt, job.storage, job.policy ? JSON.stringify(job.policy) : null],
   );
   if (job.members?.length) {
     await client.query('INSERT INTO export_member (job_id, patient_id, since) SELECT $1, * FROM unnest($2::text[], $3::timestamptz[]) ON CONFLICT DO NOTHING', [

@@ -15,7 +15,7 @@ import { isVisible, visibleKeys } from '../policy/visibility.js';
 import { readCurrent } from '../store/resources.js';
 import { inTransaction } from '../store/database.js';
 import { applyExportType, lastTransmitted, takeExportType } from './davinci.js';
-import { createJob, runningJobs, runningTenantJobs } from './jobs.js';
+import { createJob, runningJobs, runningTenantJobs, type NewJob } from './jobs.js';
 import { compartmentExportTypes, parseKickoff, type ExportLevel, type ExportParams } from './parameters.js';
 import { mayRead, typeFilters, type JobSpec } from './unit-query.js';
 
@@ -32,6 +32,11 @@ export interface KickoffRequest {
 
 export function statusUrl(base: string, jobId: string): string {
   return `${base}/$export-status/${jobId}`;
+}
+
+/** Where a finished export file is downloaded (the route checks the token again). */
+export function fileUrl(base: string, jobId: string, name: string): string {
+  return `${base}/$export-file/${jobId}/${name}`;
 }
 
 interface GroupMember {
@@ -171,6 +176,35 @@ export async function kickOff(ctx: TenantContext, req: KickoffRequest, onQueued?
     memberSince = group?.content ? lastTransmitted(JSON.parse(group.content)) : undefined;
   }
 
+  await enqueueJob(ctx, {
+    id: job.id,
+    tenant: ctx.tenant,
+    clientId: access.clientId,
+    requestUrl: req.requestUrl,
+    params,
+    scope: access.scopeText,
+    storage: ctx.config.export.storage,
+    members,
+    memberSince,
+    policy: rule?.policy,
+  });
+  onQueued?.();
+  const location = statusUrl(ctx.base, job.id);
+  return {
+    status: 202,
+    headers: { 'Content-Location': location },
+    body: JSON.stringify(operationOutcome([{ severity: 'information', code: 'informational', diagnostics: `Export started; poll ${location}` }])),
+  };
+}
+
+/**
+ * Records a job under the per-client and per-tenant limits on running exports (KO-42): the
+ * limits are checked and the job created under advisory locks, so two kick-offs cannot both
+ * slip under a limit. Every kind of export (`$export`, `$davinci-data-export`,
+ * `$viewdefinition-export`) counts against the same limits.
+ */
+export async function enqueueJob(ctx: TenantContext, job: NewJob): Promise<void> {
+  const access = ctx.access!;
   await inTransaction(ctx.pool, async (client) => {
     // One kick-off at a time per client, so two cannot both slip under the limit (KO-42).
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`export:${ctx.tenant}:${access.clientId}`]);
@@ -191,24 +225,6 @@ export async function kickOff(ctx: TenantContext, req: KickoffRequest, onQueued?
         throw new ThrottledError(`This tenant already has ${inTenant} export(s) running (limit ${tenantLimit}); wait for one to finish`, ctx.config.export.retryAfterSeconds * 5);
       }
     }
-    await createJob(client, {
-      id: job.id,
-      tenant: ctx.tenant,
-      clientId: access.clientId,
-      requestUrl: req.requestUrl,
-      params,
-      scope: access.scopeText,
-      storage: ctx.config.export.storage,
-      members,
-      memberSince,
-      policy: rule?.policy,
-    });
+    await createJob(client, job);
   });
-  onQueued?.();
-  const location = statusUrl(ctx.base, job.id);
-  return {
-    status: 202,
-    headers: { 'Content-Location': location },
-    body: JSON.stringify(operationOutcome([{ severity: 'information', code: 'informational', diagnostics: `Export started; poll ${location}` }])),
-  };
 }

@@ -39,6 +39,17 @@ export interface ExportParams {
    * recorded before it existed.
    */
   notes?: string[];
+  /** `$viewdefinition-export` (src/views/export-kickoff.ts): the views and output asked for. */
+  views?: ViewExportRequest;
+}
+
+/** What a `$viewdefinition-export` job writes: each view's rows, in one format. */
+export interface ViewExportRequest {
+  format: 'ndjson' | 'csv' | 'parquet';
+  header: boolean;
+  clientTrackingId?: string;
+  /** In request order; a unit names its view by index. `name` is unique in the job and safe in file names. */
+  views: { name: string; definition: Record<string, unknown> }[];
 }
 
 const OUTPUT_FORMATS = new Set(['application/fhir+ndjson', 'application/ndjson', 'ndjson']);

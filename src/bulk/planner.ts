@@ -24,7 +24,7 @@ export async function exportTypes(db: pg.Pool, job: JobSpec): Promise<string[]> 
 }
 
 /** Boundaries splitting `ids` of one type into ranges of `size`: [null, b1), [b1, b2) … [bk, null). */
-async function idRanges(db: pg.Pool, tenant: string, type: string, size: number): Promise<[string | null, string | null][]> {
+export async function idRanges(db: pg.Pool, tenant: string, type: string, size: number): Promise<[string | null, string | null][]> {
   const { rows } = await db.query<{ id: string }>(
     `SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM resource WHERE tenant = $1 AND type = $2) s
       WHERE n % $3 = 1 AND n > 1 ORDER BY id`,
@@ -45,7 +45,7 @@ function ranges(bounds: string[]): [string | null, string | null][] {
 }
 
 /** Patient-id chunks of the job's members, or of every Patient when the export has no member list. */
-async function patientRanges(db: pg.Pool, job: JobSpec, size: number): Promise<[string | null, string | null][]> {
+export async function patientRanges(db: pg.Pool, job: JobSpec, size: number): Promise<[string | null, string | null][]> {
   const { rows } = hasMembers(job)
     ? await db.query<{ id: string }>(
         `SELECT patient_id AS id FROM (SELECT patient_id, row_number() OVER (ORDER BY patient_id) AS n FROM export_member WHERE job_id = $1) s

@@ -15,7 +15,7 @@ import { checkKickoffHeaders, kickOff } from './kickoff.js';
 import { parametersToPairs, type ExportLevel } from './parameters.js';
 import { jobPrefix } from './runner.js';
 import { cancelExport, exportFile, exportStatus } from './status.js';
-import type { ExportStorage } from './storage.js';
+import { exportFileMediaType, type ExportStorage } from './storage.js';
 
 export const NDJSON = 'application/fhir+ndjson';
 /** Route paths (under the tenant's FHIR base) whose Accept header is not FHIR JSON's business. */
@@ -30,7 +30,7 @@ export interface BulkRouteOptions {
 }
 
 /** `Prefer` as one token list, repeated headers merged (KO-11, KO-12). */
-function preferTokens(req: FastifyRequest): string[] {
+export function preferTokens(req: FastifyRequest): string[] {
   const raw = req.headers.prefer;
   const all = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
   return all
@@ -39,13 +39,13 @@ function preferTokens(req: FastifyRequest): string[] {
     .filter(Boolean);
 }
 
-function queryPairs(req: FastifyRequest): [string, string][] {
+export function queryPairs(req: FastifyRequest): [string, string][] {
   const q = req.url.indexOf('?');
   return q < 0 ? [] : [...new URLSearchParams(req.url.slice(q + 1))];
 }
 
 /** The kick-off URL as sent, absolute on the public base (a POST's body parameters are not part of it). */
-function requestUrl(ctx: TenantContext, req: FastifyRequest): string {
+export function requestUrl(ctx: TenantContext, req: FastifyRequest): string {
   return `${ctx.base}${req.url.slice(`${FHIR_BASE_PATH}/${ctx.tenant}`.length)}`;
 }
 
@@ -132,7 +132,7 @@ export function registerBulkRoutes(fhir: FastifyInstance, opts: BulkRouteOptions
     const stored = await opts.storage.open(key, range ?? undefined);
     if (!stored) throw new FhirError(410, [{ severity: 'error', code: 'deleted', diagnostics: `File ${file.name} is no longer available` }]);
     reply.header('Accept-Ranges', 'bytes').header('Cache-Control', 'private, no-store').header('Vary', 'Accept-Encoding');
-    reply.type(NDJSON);
+    reply.type(exportFileMediaType(file.name));
     if (range) {
       return reply
         .code(206)

@@ -5,18 +5,19 @@
  * a worker that lost its lease can never overwrite the files of the attempt that replaced it.
  */
 import type pg from 'pg';
-import { to as copyTo } from 'pg-copy-streams';
 import type { ExportConfig } from '../config.js';
 import { subsetJson } from '../fhir/subset.js';
 import { operationOutcome } from '../http/outcome.js';
 import { absoluteAttachmentLines } from './attachment-lines.js';
 import type { ClaimedUnit, UnitOutput } from './jobs.js';
 import { writeAuditUnit } from './audit-unit.js';
-import { LineBuffer, NdjsonParts } from './ndjson-writer.js';
+import { copyLines } from './copy-lines.js';
+import { NdjsonParts } from './ndjson-writer.js';
 import { exportTypes, organizedTypes, planUnits } from './planner.js';
 import type { ExportStorage } from './storage.js';
 import { withoutFinancialsJson, FINANCIAL_TYPES } from '../policy/basis.js';
-import { deletedStatement, hasMembers, jobRule, organizedStatement, unitStatement, withheldStatement, type JobSpec, type Statement } from './unit-query.js';
+import { runViewUnit } from '../views/export-unit.js';
+import { deletedStatement, hasMembers, jobRule, organizedStatement, unitStatement, withheldStatement, type JobSpec } from './unit-query.js';
 
 export interface RunContext {
   pool: pg.Pool;
@@ -33,69 +34,6 @@ export function jobSpec(unit: ClaimedUnit, base: string): JobSpec {
 
 export function jobPrefix(tenant: string, jobId: string): string {
   return `${tenant}/${jobId}`;
-}
-
-/** A PostgreSQL array literal (text form) for a text[] value. */
-function arrayLiteral(items: unknown[]): string {
-  return `{${items.map((s) => `"${String(s).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
-}
-
-/**
- * COPY takes no bind parameters, so each `$n` becomes a literal, quoted by the driver's
- * escapeLiteral (the same quoting rules PostgreSQL documents for literals). Literals rather
- * than settings read with current_setting() matter: the planner sees the real tenant, type
- * and key range and estimates them, instead of guessing and choosing nested loops over
- * whole tables.
- */
-function inlineLiterals(client: pg.PoolClient, st: Statement): string {
-  const literal = (v: unknown): string => {
-    if (v instanceof Date) return client.escapeLiteral(v.toISOString());
-    if (Array.isArray(v)) return client.escapeLiteral(arrayLiteral(v));
-    if (typeof v === 'number') {
-      if (!Number.isFinite(v)) throw new Error('non-finite number in an export statement');
-      return String(v);
-    }
-    if (typeof v === 'string') return client.escapeLiteral(v);
-    throw new Error(`unsupported value in an export statement: ${typeof v}`);
-  };
-  return st.sql.replace(/\$(\d+)/g, (_, n: string) => literal(st.values[Number(n) - 1]));
-}
-
-/** Streams the statement's rows as lines ('\n'-terminated; columns separated by \x02) to `onLines`. */
-async function copyLines(ctx: RunContext, st: Statement, signal: AbortSignal, onLines: (lines: Buffer) => Promise<void>): Promise<void> {
-  const client = await ctx.pool.connect();
-  let copying = false;
-  try {
-    await client.query('BEGIN READ ONLY');
-    await client.query('SET LOCAL statement_timeout = 0');
-    const sql = inlineLiterals(client, st);
-    // CSV with control characters as delimiter and quote: stored JSON never contains a raw
-    // control character, so nothing is quoted or escaped and each row is its JSON verbatim.
-    const stream = client.query(copyTo(`COPY (${sql}) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')`));
-    const lines = new LineBuffer();
-    const onAbort = () => stream.destroy(new Error('export unit lost its lease'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    copying = true;
-    try {
-      for await (const chunk of stream) {
-        const complete = lines.push(chunk as Buffer);
-        if (complete) await onLines(complete);
-      }
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-    }
-    copying = false;
-    if (lines.rest.length) throw new Error('COPY output ended mid-line');
-    await client.query('COMMIT');
-  } catch (err) {
-    // A COPY stopped midway leaves the connection mid-protocol: a ROLLBACK would queue behind
-    // rows nobody reads and wait forever (the backend stuck writing to us). Closing the
-    // connection instead ends the backend's transaction.
-    if (!copying) await client.query('ROLLBACK').catch(() => undefined);
-    client.release(err as Error);
-    throw err;
-  }
-  client.release();
 }
 
 /** `_elements` for a type: its own plus those given without a type. */
@@ -124,6 +62,8 @@ function servedLines(job: JobSpec, type: string, lines: Buffer): Buffer {
 export async function runUnit(ctx: RunContext, unit: ClaimedUnit, signal: AbortSignal): Promise<UnitOutput> {
   const job = jobSpec(unit, ctx.base(unit.job.tenant));
   const prefix = jobPrefix(job.tenant, job.id);
+  // `$viewdefinition-export`: the same jobs, leases and storage; its own units (src/views/export-unit.ts).
+  if (unit.job.level === 'view') return runViewUnit(ctx, unit, job, prefix, signal);
   if (unit.kind === 'plan') {
     const units = await planUnits(ctx.pool, job, ctx.config);
     const files: UnitOutput['files'] = [];
@@ -152,7 +92,7 @@ export async function runUnit(ctx: RunContext, unit: ClaimedUnit, signal: AbortS
   const parts = new NdjsonParts(ctx.storage, prefix, `${deleted ? 'deleted-' : ''}${type}-${unit.seq}-${unit.attempt}`, ctx.config.fileMaxBytes);
   // Attachment urls become absolute in the output only; REST reads keep what is stored (DL-12).
   const output = (lines: Buffer) => servedLines(job, type, absoluteAttachmentLines(lines, job.base));
-  const files = await parts.fill(() => copyLines(ctx, st, signal, (lines) => parts.write(deleted ? lines : output(lines))));
+  const files = await parts.fill(() => copyLines(ctx.pool, st, signal, (lines) => parts.write(deleted ? lines : output(lines))));
   const out: UnitOutput['files'] = files.map((f) => ({ ...f, kind: deleted ? ('deleted' as const) : ('output' as const), type: deleted ? 'Bundle' : type }));
   if (unit.kind === 'members' && type === 'Patient') out.push(...(await withheldMembersFile(ctx, job, unit, prefix)));
   return { files: out, resources: deleted ? 0 : files.reduce((n, f) => n + f.count, 0) };
@@ -178,7 +118,7 @@ async function runOrganized(ctx: RunContext, unit: ClaimedUnit, job: JobSpec, pr
   const files = await parts.fill(async () => {
     if (types.length) {
       const st = organizedStatement(job, unit, types);
-      await copyLines(ctx, st, signal, async (lines) => {
+      await copyLines(ctx.pool, st, signal, async (lines) => {
         const out: string[] = [];
         const text = absoluteAttachmentLines(lines, job.base).toString('utf8');
         for (const line of text.split('\n')) {

@@ -2,8 +2,9 @@
  * S3-compatible export storage (`EXPORT_STORAGE=s3://bucket/prefix`): files are streamed up
  * as multipart uploads, so a part file never sits whole in memory or on local disk, and an
  * object appears only when its upload completes (an aborted one leaves nothing). Objects are
- * tagged `application/fhir+ndjson`, because object stores otherwise answer
- * `binary/octet-stream` and bulk clients reject it (P13). Credentials and region come from
+ * tagged with their media type (`application/fhir+ndjson` for Bulk files; CSV, Parquet or row
+ * NDJSON for view exports), because object stores otherwise answer `binary/octet-stream` and
+ * bulk clients reject it (P13). Credentials and region come from
  * the usual AWS variables; `EXPORT_S3_ENDPOINT` points at another S3-compatible service
  * (MinIO, Ceph, a local test server), with path-style addressing.
  */
@@ -11,9 +12,8 @@ import { PassThrough, type Readable } from 'node:stream';
 import { DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { assertSafeKey, type ExportStorage, type FileSink, type StoredFile } from './storage.js';
+import { assertSafeKey, exportFileMediaType, type ExportStorage, type FileSink, type StoredFile } from './storage.js';
 
-const NDJSON = 'application/fhir+ndjson';
 
 function notFound(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -49,7 +49,7 @@ export class S3Storage implements ExportStorage {
     const body = new PassThrough();
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: this.bucket, Key: this.objectKey(key), Body: body, ContentType: NDJSON },
+      params: { Bucket: this.bucket, Key: this.objectKey(key), Body: body, ContentType: exportFileMediaType(key) },
       // 8 MB parts, two in flight: bounded memory per open file.
       partSize: 8 * 1024 * 1024,
       queueSize: 2,
@@ -135,6 +135,6 @@ export class S3Storage implements ExportStorage {
   }
 
   presignedUrl(key: string, ttlSeconds: number): Promise<string> {
-    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key), ResponseContentType: NDJSON }), { expiresIn: ttlSeconds });
+    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key), ResponseContentType: exportFileMediaType(key) }), { expiresIn: ttlSeconds });
   }
 }

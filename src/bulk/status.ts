@@ -7,17 +7,16 @@ import { FailedError, ForbiddenError, NotFoundError, ThrottledError } from '../e
 import { operationOutcome } from '../http/outcome.js';
 import type { FhirResponse, TenantContext } from '../interactions/context.js';
 import { cancelJob, countPoll, findFile, findJob, jobFiles, type FileRow, type JobRow } from './jobs.js';
-import { statusUrl } from './kickoff.js';
+import { fileUrl, statusUrl } from './kickoff.js';
 import { mayRead } from './unit-query.js';
+import { viewExportParameters } from '../views/export-manifest.js';
 
 function ownedJob(job: JobRow | undefined, ctx: TenantContext, id: string): JobRow {
   if (!job || !ctx.access || job.client_id !== ctx.access.clientId) throw new NotFoundError(`No export job ${id} (it may have been deleted or expired)`);
   return job;
 }
 
-export function fileUrl(base: string, jobId: string, name: string): string {
-  return `${base}/$export-file/${jobId}/${name}`;
-}
+export { fileUrl };
 
 interface ManifestItem {
   type?: string;
@@ -64,6 +63,7 @@ export async function exportStatus(ctx: TenantContext, id: string, pageParam: st
     const done = job.units_total === null ? 0 : job.units_done;
     const total = job.units_total ?? '?';
     const headers = { 'Retry-After': String(cfg.retryAfterSeconds), 'X-Progress': `${done}/${total} units, ${job.resources_done} resources` };
+    if (job.level === 'view') return { status: 202, headers, body: JSON.stringify(viewExportParameters(ctx, job, job.units_total === null ? 'accepted' : 'in-progress')) };
     if (job.params.partialManifests) {
       // A partial manifest lists only files of finished units, which never change again.
       const files = await jobFiles(ctx.pool, job.id);
@@ -73,6 +73,14 @@ export async function exportStatus(ctx: TenantContext, id: string, pageParam: st
   }
   if (job.state === 'failed') throw new FailedError(`The export failed: ${job.error ?? 'unknown reason'}`);
   const files = await jobFiles(ctx.pool, job.id);
+  if (job.level === 'view') {
+    // $viewdefinition-export answers with its own Parameters manifest (src/views/export-manifest.ts).
+    return {
+      status: 200,
+      headers: { Expires: (job.expires_at ?? new Date()).toUTCString(), 'Cache-Control': 'no-store' },
+      body: JSON.stringify(viewExportParameters(ctx, job, 'completed', files)),
+    };
+  }
   const body = manifest(ctx, job, files, page);
   if (page > 1 && !(body.output as unknown[]).length) throw new NotFoundError(`No manifest page ${page}`);
   return {

@@ -35,6 +35,19 @@ export interface ExportStorage {
   presignedUrl?(key: string, ttlSeconds: number): Promise<string>;
 }
 
+/**
+ * The media type of an export file, from its name: Bulk files are FHIR NDJSON; view exports
+ * (src/views/export-unit.ts, files `view<n>-…`) write CSV, Parquet and NDJSON rows, which are
+ * not FHIR resources (their error files, `errors-view…`, hold OperationOutcomes).
+ */
+export function exportFileMediaType(key: string): string {
+  const name = key.slice(key.lastIndexOf('/') + 1);
+  if (name.endsWith('.csv')) return 'text/csv; charset=utf-8';
+  if (name.endsWith('.parquet')) return 'application/vnd.apache.parquet';
+  if (/^view\d+-/.test(name)) return 'application/x-ndjson';
+  return 'application/fhir+ndjson';
+}
+
 /** Keys are built from tenant ids, job uuids and generated names only; this keeps them so. */
 export function assertSafeKey(key: string): void {
   if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(key) || key.split('/').some((p) => p === '.' || p === '..')) {

@@ -18,7 +18,8 @@ import { guardFilter, policyFilter } from '../search/policy-filter.js';
 import { scopeFilter } from '../search/scope.js';
 import type { ExportParams } from './parameters.js';
 
-export type UnitKind = 'plan' | 'resources' | 'members' | 'referenced' | 'provenance' | 'organized' | 'deleted' | 'audit';
+/** `view`: a `$viewdefinition-export` unit — one view (its index in the job, as `type`) over an id or member range. */
+export type UnitKind = 'plan' | 'resources' | 'members' | 'referenced' | 'provenance' | 'organized' | 'deleted' | 'audit' | 'view';
 
 /** A unit as planned: its kind, resource type and key range [lo, hi). */
 export interface PlannedUnit {
@@ -193,6 +194,21 @@ export function unitStatement(job: JobSpec, unit: Unit): Statement {
     default:
       throw new Error(`unit kind ${unit.kind} has no row statement`);
   }
+  return { sql, values: b.values };
+}
+
+/**
+ * The stored JSON of `type` a view export unit reads, as of transactionTime: the unit's id
+ * range (or, with a member list, the compartments of its range of members) under `filters`
+ * — what src/views/access.ts viewReadFilters allows the job's reader, scopes and partner policy.
+ */
+export function viewUnitStatement(job: JobSpec, unit: Unit, type: string, filters: Filter[]): Statement {
+  const b = new Binds(job.tenant);
+  const sql = asOf(b, job, type, (s) => {
+    const where = hasMembers(job) ? inCompartment(b, job, s.type, s.id, unit, s.lastUpdated) : idRange(b, unit, s.id);
+    const conditions = filters.map((f) => filterCondition(b, f, s, job.base));
+    return [where, ...conditions].join(' AND ');
+  });
   return { sql, values: b.values };
 }
 

@@ -18,6 +18,7 @@ import { registerSeed } from './seed.js';
 import { registerServe } from './serve.js';
 import { registerTenants } from './tenants.js';
 import { registerValidate } from './validate.js';
+import { registerViews } from './views.js';
 import { registerWorker } from './worker.js';
 
 const require = createRequire(import.meta.url);
@@ -41,6 +42,7 @@ export async function main(argv: string[]): Promise<void> {
   registerAlerts(program);
   registerConsent(program);
   registerAdmins(program);
+  registerViews(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {

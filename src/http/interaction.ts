@@ -76,7 +76,7 @@ export function interactionOf(method: string, route: string | undefined): Intera
   const path = route.slice(TENANT_PREFIX.length) || '/';
   if (path === '/metadata') return 'capabilities';
   if (path === '/.well-known/smart-configuration') return 'discovery';
-  if (path.endsWith('/$export') || path.endsWith('/$davinci-data-export')) return 'export-kickoff';
+  if (path.endsWith('/$export') || path.endsWith('/$davinci-data-export') || path.endsWith('/$viewdefinition-export')) return 'export-kickoff';
   if (path.endsWith('/$run') || path.endsWith('/$viewdefinition-run')) return 'view-run';
   if (path === '/$export-status/:job') return method === 'DELETE' ? 'export-cancel' : 'export-status';
   if (path.startsWith('/$export-file/')) return 'export-download';

@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { restSecurity } from '../auth/discovery.js';
-import { resourceTypes } from '../fhir/schema.js';
+import { additionalResourceTypes, resourceTypes } from '../fhir/schema.js';
 import { searchParams } from '../fhir/search-parameters.js';
 import { tokenUrl } from '../http/urls.js';
 import type { ExportConfig } from '../config.js';
@@ -26,12 +26,23 @@ const BULK = 'http://hl7.org/fhir/uv/bulkdata';
 const ATR = 'http://hl7.org/fhir/us/davinci-atr';
 const PDEX = 'http://hl7.org/fhir/us/davinci-pdex';
 const HREX = 'http://hl7.org/fhir/us/davinci-hrex';
+const SQL_ON_FHIR = 'http://sql-on-fhir.org';
 /** The CapabilityStatements this server meets (besides Bulk Data): PDex server, ATR producer. */
 const INSTANTIATES = [`${BULK}/CapabilityStatement/bulk-data`, `${PDEX}/CapabilityStatement/pdex-server`, `${ATR}/CapabilityStatement/atr-producer`];
 
 /** Operations per resource type ('system' for the whole server), each with its canonical definition. */
 const OPERATIONS: Record<string, { name: string; definition: string }[]> = {
-  system: [{ name: 'export', definition: `${BULK}/OperationDefinition/export` }],
+  system: [
+    { name: 'export', definition: `${BULK}/OperationDefinition/export` },
+    // SQL on FHIR v2: in R4 mode the export is a system-level operation.
+    { name: 'viewdefinition-export', definition: `${SQL_ON_FHIR}/OperationDefinition/$viewdefinition-export` },
+  ],
+  // SQL on FHIR v2 at type and instance level ($run is the older name of $viewdefinition-run).
+  ViewDefinition: [
+    { name: 'run', definition: `${SQL_ON_FHIR}/OperationDefinition/$viewdefinition-run` },
+    { name: 'viewdefinition-run', definition: `${SQL_ON_FHIR}/OperationDefinition/$viewdefinition-run` },
+    { name: 'viewdefinition-export', definition: `${SQL_ON_FHIR}/OperationDefinition/$viewdefinition-export` },
+  ],
   // Declared under the operation name and the OperationDefinition name, for clients that look
   // either up (CS-05, CS-06, CS-06b).
   Patient: [
@@ -60,6 +71,7 @@ function exportDocumentation(cfg: ExportConfig): string {
     'Group membership expands nested Groups and skips inactive members and members whose period does not include the kick-off time.',
     `Files expire ${Math.round(cfg.retentionSeconds / 3600)} h after completion (the manifest's Expires); DELETE on the status URL cancels a job at once. A client may run ${cfg.maxJobsPerClient} exports at a time (429 with Retry-After beyond); completed and deleted jobs do not count. Poll at the Retry-After given (${cfg.retryAfterSeconds} s); only bursts far beyond it are answered 429.`,
     'Downloads need the bearer token of the client that started the export, support gzip and HTTP Range, and are application/fhir+ndjson.',
+    'SQL on FHIR v2 ViewDefinitions: $viewdefinition-run (also $run) answers synchronously in json, ndjson, csv or parquet; $viewdefinition-export (POST with Prefer: respond-async, view parameters by viewReference or viewResource, _format ndjson, csv or parquet, header, patient, group, _since, clientTrackingId) runs on the export jobs above, its status URL answering with the specification\'s Parameters (status, output per view with one location per file). viewReference accepts ViewDefinition/[id] (relative or absolute) and canonical urls of stored views.',
     'CMS-0057-F Provider Access and Payer-to-Payer: a client registered under the provider-access or payer-to-payer policy receives, through every interaction and export, only the members and data its policy allows (attributed and not opted out, or matched with an opt-in consent in force; dates of service from 2016-01-01, or the last five years), with ExplanationOfBenefit served as its CARIN Blue Button Basis profile; members outside the policy are answered as absent.',
   ].join(' ');
 }
@@ -87,7 +99,8 @@ export function capabilityStatement(base: string, tokenEndpoint: string, started
           mode: 'server',
           documentation: exportDocumentation(exportConfig),
           security: restSecurity(tokenEndpoint),
-          resource: [...resourceTypes].sort().map((type) => ({
+          // R4's types and the ones this server adds (ViewDefinition).
+          resource: [...resourceTypes, ...additionalResourceTypes].sort().map((type) => ({
             type,
             interaction: TYPE_INTERACTIONS.map((code) => ({ code })),
             versioning: 'versioned-update',

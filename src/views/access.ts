@@ -9,11 +9,22 @@ import { Access } from '../auth/access.js';
 import type { TenantContext } from '../interactions/context.js';
 import type { Filter } from '../search/parse.js';
 import { withoutFinancialsJson } from '../policy/basis.js';
+import type { PolicyRule } from '../policy/conditions.js';
+import type { RestrictingPolicy } from '../policy/partner-policy.js';
 import { guardFilter, policyFilter } from '../search/policy-filter.js';
 import { scopeFilter } from '../search/scope.js';
 
-/** Who reads: a request's grants, or an export job's recorded client and scopes. */
-export type Reader = Pick<TenantContext, 'access'> | { clientId: string; scope: string };
+/**
+ * Who reads: a request's grants, or an export job's recorded client, scopes and the partner
+ * policy it was started under (re-applied as each unit runs, so an opt-out recorded since
+ * kick-off holds).
+ */
+export type Reader = Pick<TenantContext, 'access'> | { clientId: string; scope: string; policy?: RestrictingPolicy };
+
+function ruleOf(reader: Reader, access: Access): PolicyRule | undefined {
+  if (!('scope' in reader)) return access.policyRule();
+  return reader.policy ? { policy: reader.policy, now: new Date() } : undefined;
+}
 
 function accessOf(reader: Reader): Access | undefined {
   return 'scope' in reader ? new Access(reader.clientId, reader.scope) : reader.access;
@@ -30,12 +41,12 @@ export function viewReadFilters(reader: Reader, type: string): Filter[] {
   const granular = access.require(type, 'r');
   const filters = granular ? [scopeFilter(type, granular)] : [];
   // The partner access policy (provider-access, payer-to-payer), as for every search.
-  const rule = 'scope' in reader ? undefined : access.policyRule();
+  const rule = ruleOf(reader, access);
   return rule ? [...filters.map((f) => guardFilter(f, rule)), policyFilter(rule, [type])] : filters;
 }
 
 /** Under a partner policy a view sees resources as the partner would receive them: money removed. */
 export function viewSees(reader: Reader, type: string, json: string): Record<string, unknown> {
-  const policied = !('scope' in reader) && reader.access?.policyRule() !== undefined;
+  const policied = 'scope' in reader ? reader.policy !== undefined : reader.access?.policyRule() !== undefined;
   return JSON.parse(policied ? withoutFinancialsJson(type, json) : json) as Record<string, unknown>;
 }

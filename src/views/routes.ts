@@ -8,7 +8,11 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { noteResources } from '../audit/hooks.js';
-import { UnsupportedMediaTypeError } from '../errors.js';
+import { InvalidError, UnsupportedMediaTypeError } from '../errors.js';
+import { sendFhir } from '../http/reply.js';
+import { preferTokens, queryPairs as exportQueryPairs, requestUrl } from '../bulk/routes.js';
+import { parseExportParameters } from './export-parameters.js';
+import { kickOffViewExport } from './export-kickoff.js';
 import type { TenantContext } from '../interactions/context.js';
 import type { OutputFormat } from './formats.js';
 import { prepareRun } from './run.js';
@@ -21,8 +25,16 @@ const RUN_NAMES = ['$run', '$viewdefinition-run'];
 /** Route paths (under the tenant's FHIR base) that answer in formats of their own, not FHIR JSON. */
 export const VIEW_RUN_ROUTES: ReadonlySet<string> = new Set(RUN_NAMES.flatMap((op) => [`/ViewDefinition/${op}`, `/ViewDefinition/:id/${op}`]));
 
+/**
+ * `$viewdefinition-export` kick-offs: their `_format` names the files' format (ndjson, csv,
+ * parquet), not the answer's, so it is not negotiated as FHIR JSON (the answer always is).
+ */
+export const VIEW_EXPORT_ROUTES: ReadonlySet<string> = new Set(['/$viewdefinition-export', '/ViewDefinition/$viewdefinition-export', '/ViewDefinition/:id/$viewdefinition-export']);
+
 export interface ViewRouteOptions {
   tctx: (req: Req) => TenantContext;
+  /** Wakes this process's export workers after a kick-off. */
+  onQueued?: () => void;
 }
 
 function queryPairs(req: FastifyRequest): [string, string][] {
@@ -54,6 +66,19 @@ export function registerViewRoutes(fhir: FastifyInstance, opts: ViewRouteOptions
     stream.on('error', (err) => req.log.warn({ err }, 'view run failed while streaming'));
     return reply.code(200).type(prepared.contentType).header('Content-Disposition', `inline; filename="${(prepared.view.definition.name ?? 'view').replace(/[^A-Za-z0-9_.-]/g, '_')}.${prepared.format}"`).send(stream);
   };
+  // $viewdefinition-export: asynchronous, on the Bulk export jobs (src/views/export-kickoff.ts).
+  const exportViews = async (req: Req, reply: import('fastify').FastifyReply) => {
+    if (!preferTokens(req).includes('respond-async')) throw new InvalidError('$viewdefinition-export runs asynchronously only: send Prefer: respond-async', ['Prefer'], 'required');
+    if (req.body !== undefined && (Buffer.isBuffer(req.body) || typeof req.body === 'string')) {
+      throw new UnsupportedMediaTypeError('Send the $viewdefinition-export parameters as a FHIR Parameters resource (application/fhir+json)');
+    }
+    const ctx = opts.tctx(req);
+    const input = parseExportParameters(exportQueryPairs(req), req.body);
+    return sendFhir(reply, await kickOffViewExport(ctx, { instanceId: req.params.id, input, requestUrl: requestUrl(ctx, req) }, opts.onQueued));
+  };
+  // R4 servers offer it at system level; the type and instance levels are the specification's R6 forms.
+  for (const route of VIEW_EXPORT_ROUTES) fhir.post(route, exportViews);
+
   for (const op of RUN_NAMES) {
     fhir.get(`/ViewDefinition/:id/${op}`, run);
     fhir.post(`/ViewDefinition/:id/${op}`, run);

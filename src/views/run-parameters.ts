@@ -20,7 +20,7 @@ export interface RunParameters {
   limit?: number;
 }
 
-interface Parameter {
+export interface Parameter {
   name?: unknown;
   resource?: unknown;
   [value: string]: unknown;
@@ -29,12 +29,12 @@ interface Parameter {
 /** Query parameters that only shape the HTTP exchange. */
 const TRANSPORT = new Set(['_pretty']);
 
-function isObject(v: unknown): v is Record<string, unknown> {
+export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** The primitive or Reference value of a Parameters entry, as text. */
-function textValue(p: Parameter, name: string): string {
+export function textValue(p: Parameter, name: string): string {
   for (const [k, v] of Object.entries(p)) {
     if (!k.startsWith('value')) continue;
     if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v);
@@ -44,13 +44,13 @@ function textValue(p: Parameter, name: string): string {
 }
 
 /** `Patient/123`, `123`, or an absolute URL ending in `Patient/123` → `123`. */
-function idOf(value: string, type: string, name: string): string {
+export function idOf(value: string, type: string, name: string): string {
   const m = new RegExp(`^(?:[^?#]*/)?${type}/([A-Za-z0-9\\-.]{1,64})$`).exec(value) ?? /^([A-Za-z0-9\-.]{1,64})$/.exec(value);
   if (!m) throw new InvalidError(`${name}: '${value}' is not a ${type} reference`, [name]);
   return m[1];
 }
 
-function parseSince(value: string): Date {
+export function parseSince(value: string): Date {
   const t = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/.test(value) ? new Date(value) : undefined;
   if (!t || Number.isNaN(t.getTime())) throw new InvalidError(`_since: '${value}' is not an instant (e.g. 2024-01-01T00:00:00Z)`, ['_since']);
   return t;

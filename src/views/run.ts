@@ -7,7 +7,7 @@
 import { InvalidError, NotFoundError } from '../errors.js';
 import type { TenantContext } from '../interactions/context.js';
 import { OUTPUT_FORMATS, rowEncoder, type OutputFormat } from './formats.js';
-import { compileView, type CompiledView } from './runner.js';
+import { compileViewCached as compileView, type CompiledView } from './runner.js';
 import type { RunParameters } from './run-parameters.js';
 import { inlineResources, patientScope, serverResources, storedPages } from './source.js';
 
@@ -22,7 +22,7 @@ export async function findView(ctx: TenantContext, ref: { id: string } | { url: 
 }
 
 /** `ViewDefinition/123` (relative or absolute) → by id; any other URI → by canonical url. */
-function referenceTarget(ref: string): { id: string } | { url: string } {
+export function referenceTarget(ref: string): { id: string } | { url: string } {
   const m = /^(?:[^?#]*\/)?ViewDefinition\/([A-Za-z0-9\-.]{1,64})$/.exec(ref);
   return m ? { id: m[1] } : { url: ref };
 }

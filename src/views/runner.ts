@@ -152,6 +152,29 @@ export function compileView(json: unknown): CompiledView {
   };
 }
 
+/** Compiled views by their JSON text, most recently used last; compiling a view's FHIRPath costs milliseconds. */
+const compiled = new Map<string, CompiledView>();
+const CACHED_VIEWS = 200;
+
+/**
+ * compileView, remembering the result for the same definition: a stored view run again and
+ * again (`$run` per member, every unit of an export) is compiled once per process. A compiled
+ * view holds no state between calls of `rows`, so sharing it is safe.
+ */
+export function compileViewCached(json: unknown): CompiledView {
+  const key = JSON.stringify(json);
+  const hit = compiled.get(key);
+  if (hit) {
+    compiled.delete(key);
+    compiled.set(key, hit);
+    return hit;
+  }
+  const view = compileView(json);
+  compiled.set(key, view);
+  if (compiled.size > CACHED_VIEWS) compiled.delete(compiled.keys().next().value!);
+  return view;
+}
+
 /** Checks a ViewDefinition as a stored resource would be: 400 naming the first problem, nothing returned. */
 export function validateViewDefinition(json: unknown): void {
   compileView(json);
