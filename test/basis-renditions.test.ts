@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { withoutFinancialsJson } from '../src/policy/basis.js';
+import { backfillBasis } from '../src/store/basis-backfill.js';
 import { partnerWorldBundle, PROVIDER_A } from './fixtures/partner-world.js';
 import { http } from './helpers/http.js';
 import { moneyPaths, partnerExport, registerPartner, type Partner } from './helpers/partners.js';
@@ -192,6 +193,25 @@ describe('stored Basis renditions', () => {
           for (const key of want) assert.ok(r.text.includes(`"resource":${expected.get(key)}`), `${key} in ${type} search`);
         }
       });
+
+      if (stored !== 'stored renditions') {
+        it('the backfill stores the missing renditions (and records that it ran)', async () => {
+          await server.db.pool.query(`DELETE FROM server_setting WHERE name = 'basis_backfill_done'`);
+          await server.db.pool.query(`UPDATE resource_history SET basis = NULL WHERE tenant = $1`, [tenant]);
+          await backfillBasis(server.db.pool, () => undefined);
+          for (const table of ['resource', 'resource_history']) {
+            const { rows } = await server.db.pool.query<{ type: string; content: string; basis: string | null }>(
+              `SELECT type, content, basis FROM ${table} WHERE tenant = $1 AND type IN ('ExplanationOfBenefit', 'Claim', 'ClaimResponse', 'Coverage') AND content IS NOT NULL`,
+              [tenant],
+            );
+            assert.ok(rows.length > 0);
+            for (const r of rows) assert.equal(r.basis, withoutFinancialsJson(r.type, r.content), `${table} ${r.type}`);
+          }
+          assert.equal((await server.db.pool.query(`SELECT 1 FROM server_setting WHERE name = 'basis_backfill_done'`)).rows.length, 1);
+          // Back to the state this group tests.
+          await server.db.pool.query('UPDATE resource SET basis = NULL WHERE tenant = $1', [tenant]);
+        });
+      }
 
       for (const organized of [false, true]) {
         it(`Group export${organized ? ' organized by patient' : ''}: every financial line exactly the Node rendering`, async () => {
