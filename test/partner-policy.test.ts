@@ -76,6 +76,26 @@ describe('partner access policies', () => {
       assert.ok(moneyPaths(internal.json).length > 0);
     });
 
+    it('reads arriving together (coalesced into shared statements) each get the policy\'s own answer', async () => {
+      // Sent at once, these reach the server in the same few event-loop turns and share statements
+      // per policy and type (src/store/current-reads.ts): visible and hidden ids mixed, and an
+      // internal client's reads of the same ids among them.
+      const paths = ['Patient/pa1', 'Patient/pa2', 'Patient/pb1', 'Patient/pm1', 'Patient/none', 'Encounter/enc-pa1-2021', 'Encounter/enc-pa1-2015', 'Encounter/enc-pb1-2021', 'ExplanationOfBenefit/eob-pa1', 'ExplanationOfBenefit/eob-pa1-2014'];
+      for (let round = 0; round < 3; round++) {
+        const [mine, theirs] = await Promise.all([Promise.all(paths.map((p) => get(provider, p))), Promise.all(paths.map((p) => http(`${base}/${p}`)))]);
+        assert.deepEqual(
+          mine.map((r, i) => `${paths[i]} ${r.status}`),
+          paths.map((p) => `${p} ${['Patient/pa1', 'Encounter/enc-pa1-2021', 'ExplanationOfBenefit/eob-pa1'].includes(p) ? 200 : 404}`),
+        );
+        assert.deepEqual(moneyPaths(mine[8].json), []);
+        assert.deepEqual(
+          theirs.map((r, i) => `${paths[i]} ${r.status}`),
+          paths.map((p) => `${p} ${p === 'Patient/none' ? 404 : 200}`),
+        );
+        assert.ok(moneyPaths(theirs[8].json).length > 0, 'the internal read in the same turn keeps the money');
+      }
+    });
+
     it('_include, _revinclude, chains and _has reach no one outside the policy', async () => {
       const inc = await get(provider, 'Encounter?_include=Encounter:patient&_include=Encounter:participant&_count=50');
       assert.deepEqual(ids(inc.json), ['Encounter/enc-pa1-2021', 'Patient/pa1', 'Practitioner/prac-1']);

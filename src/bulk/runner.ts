@@ -15,7 +15,7 @@ import { copyLines } from './copy-lines.js';
 import { NdjsonParts } from './ndjson-writer.js';
 import { exportTypes, organizedTypes, planUnits } from './planner.js';
 import type { ExportStorage } from './storage.js';
-import { withoutFinancialsJson, FINANCIAL_TYPES } from '../policy/basis.js';
+import { FINANCIAL_TYPES, hasUnrendered, partnerJson } from '../policy/basis.js';
 import { runViewUnit } from '../views/export-unit.js';
 import { deletedStatement, hasMembers, jobRule, organizedStatement, unitStatement, withheldStatement, type JobSpec } from './unit-query.js';
 
@@ -44,16 +44,20 @@ function elementsFor(job: JobSpec, type: string): string[] | undefined {
   return list.length ? list : undefined;
 }
 
-/** One exported line as the client receives it: money removed under a partner policy, then `_elements`. */
+/**
+ * One exported line as the client receives it: under a partner policy the statement selected
+ * the stored Basis rendition (unit-query.ts), and only a row written before those were stored
+ * is rendered here; then `_elements`.
+ */
 function served(job: JobSpec, type: string, json: string): string {
-  const out = job.policy ? withoutFinancialsJson(type, json) : json;
+  const out = job.policy ? partnerJson(type, json) : json;
   const elements = elementsFor(job, type);
   return elements ? subsetJson(out, { elements }) : out;
 }
 
 /** The unit's lines as served; untouched (no parse) when nothing applies to the type. */
 function servedLines(job: JobSpec, type: string, lines: Buffer): Buffer {
-  if (!elementsFor(job, type) && !(job.policy && FINANCIAL_TYPES.has(type))) return lines;
+  if (!elementsFor(job, type) && !(job.policy && FINANCIAL_TYPES.has(type) && hasUnrendered(lines))) return lines;
   const out: string[] = [];
   for (const line of lines.toString('utf8').split('\n')) if (line) out.push(served(job, type, line));
   return Buffer.from(`${out.join('\n')}\n`);

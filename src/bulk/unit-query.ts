@@ -12,6 +12,7 @@ import { ForbiddenError } from '../errors.js';
 import { patientCompartmentTypes } from '../fhir/compartment.js';
 import { Binds, filterCondition } from '../search/conditions.js';
 import { parseFilter, type Filter } from '../search/parse.js';
+import { FINANCIAL_TYPES, partnerContentSql } from '../policy/basis.js';
 import { policyCondition, type PolicyRule } from '../policy/conditions.js';
 import type { RestrictingPolicy } from '../policy/partner-policy.js';
 import { guardFilter, policyFilter } from '../search/policy-filter.js';
@@ -111,6 +112,11 @@ export function hasMembers(job: JobSpec): boolean {
   return job.params.level === 'group' || job.params.patients !== undefined;
 }
 
+/** The JSON column a line is made of: under a partner policy, a financial type's stored Basis rendition (src/policy/basis.ts). */
+function servedContent(job: JobSpec, type: string, alias: string): string {
+  return job.policy ? partnerContentSql(alias, FINANCIAL_TYPES.has(type)) : `${alias}.content`;
+}
+
 /** Conditions on a version's last_updated: after `_since`, before `_until`. */
 function changed(b: Binds, job: JobSpec, col: string): string {
   const parts: string[] = [];
@@ -128,11 +134,11 @@ function asOf(b: Binds, job: JobSpec, type: string, where: (subject: { type: str
   const t = b.add(type);
   const tt = b.add(job.transactionTime, 'timestamptz');
   const now = where({ type: 'r.type', id: 'r.id', lastUpdated: 'r.last_updated' });
-  return `SELECT ${extraSelect}r.content FROM resource r
+  return `SELECT ${extraSelect}${servedContent(job, type, 'r')} FROM resource r
       WHERE r.tenant = $1 AND r.type = ${t} AND NOT r.deleted AND r.last_updated <= ${tt} AND ${changed(b, job, 'r.last_updated')} AND ${now}
     UNION ALL
-    SELECT ${extraSelect}h.content FROM resource r
-      CROSS JOIN LATERAL (SELECT content, deleted, last_updated FROM resource_history h
+    SELECT ${extraSelect}${servedContent(job, type, 'h')} FROM resource r
+      CROSS JOIN LATERAL (SELECT content, basis, deleted, last_updated FROM resource_history h
         WHERE h.tenant = r.tenant AND h.type = r.type AND h.id = r.id AND h.last_updated <= ${tt}
         ORDER BY h.version DESC LIMIT 1) h
       WHERE r.tenant = $1 AND r.type = ${t} AND r.last_updated > ${tt} AND NOT h.deleted AND ${changed(b, job, 'h.last_updated')} AND ${now}`;
@@ -225,9 +231,9 @@ export function organizedStatement(job: JobSpec, unit: Unit, types: string[]): S
   const perType = types.map((type) => {
     const t = b.add(type);
     const filters = filtersSql(b, job, type, { type: 'r.type', id: 'r.id', lastUpdated: 'r.last_updated' });
-    return `SELECT c.patient_id, r.type, r.id, CASE WHEN r.last_updated <= ${tt} THEN r.content ELSE h.content END AS content
+    return `SELECT c.patient_id, r.type, r.id, CASE WHEN r.last_updated <= ${tt} THEN ${servedContent(job, type, 'r')} ELSE ${servedContent(job, type, 'h')} END AS content
       FROM resource_compartment c JOIN resource r ON r.tenant = $1 AND r.type = c.type AND r.id = c.id
-      LEFT JOIN LATERAL (SELECT content, deleted, last_updated FROM resource_history h
+      LEFT JOIN LATERAL (SELECT content, basis, deleted, last_updated FROM resource_history h
         WHERE r.last_updated > ${tt} AND h.tenant = r.tenant AND h.type = r.type AND h.id = r.id AND h.last_updated <= ${tt}
         ORDER BY h.version DESC LIMIT 1) h ON TRUE
       WHERE c.tenant = $1 AND c.type = ${t} AND c.patient_id IN (SELECT patient_id FROM mem)

@@ -64,8 +64,11 @@ export async function read(ctx: TenantContext, type: string, id: string, opts: {
   assertId(type, id);
   // Coalesced only on the pool the coalescer serves: a transaction's own connection (a
   // Bundle's GET entries) must see the transaction's writes.
-  const found = ctx.reads?.pool === ctx.pool ? await ctx.reads.read(ctx.tenant, type, id) : await readCurrent(ctx.pool, ctx.tenant, type, id);
-  return answer(await underPolicy(ctx, found, type, id), `${type}/${id}`, filters, opts.accept, opts.ifNoneMatch);
+  // The coalesced read applies the partner policy in its own statement (current-reads.ts).
+  if (ctx.reads?.pool === ctx.pool) {
+    return answer(await ctx.reads.read(ctx.tenant, type, id, ctx.access?.policyRule()?.policy), `${type}/${id}`, filters, opts.accept, opts.ifNoneMatch);
+  }
+  return answer(await underPolicy(ctx, await readCurrent(ctx.pool, ctx.tenant, type, id), type, id), `${type}/${id}`, filters, opts.accept, opts.ifNoneMatch);
 }
 
 export async function vread(ctx: TenantContext, type: string, id: string, vid: string, opts: { accept?: string } = {}): Promise<FhirResponse> {

@@ -17,7 +17,7 @@ import { isValidId, type Resource } from '../fhir/validation.js';
 import { operationOutcome } from '../http/outcome.js';
 import { patientCompartmentParams, REFERENCED_TYPES } from '../fhir/compartment.js';
 import { findIncludes } from '../search/includes.js';
-import { withoutFinancialsJson } from '../policy/basis.js';
+import { partnerJson, withoutFinancialsJson } from '../policy/basis.js';
 import type { PolicyRule } from '../policy/conditions.js';
 import { visibleKeys } from '../policy/visibility.js';
 import { guardFilter, policyFilter } from '../search/policy-filter.js';
@@ -140,14 +140,16 @@ export async function search(ctx: TenantContext, req: SearchRequest): Promise<Fh
     total = await searchCount(ctx.pool, ctx.tenant, plan, ctx.base, extra);
   }
   if (plan.summary !== 'count' && plan.count > 0) {
-    const page = await searchPage(ctx.pool, ctx.tenant, plan, ctx.base, extra, cursor);
+    const page = await searchPage(ctx.pool, ctx.tenant, plan, ctx.base, extra, cursor, rule !== undefined);
     const reverse = cursor?.dir === 'prev';
     const hasNext = reverse ? true : page.more;
     const hasPrev = reverse ? page.more : cursor !== undefined;
     if (page.rows.length && hasNext) link.push({ relation: 'next', url: linkUrl(path, plan, ctx.cursors.encode({ q: digest, k: page.last!, dir: 'next' } satisfies Cursor)) });
     if (page.rows.length && hasPrev) link.push({ relation: 'previous', url: linkUrl(path, plan, ctx.cursors.encode({ q: digest, k: page.first!, dir: 'prev' } satisfies Cursor)) });
+    // Matches come as partners receive them (searchPage selected the Basis rendition); included
+    // resources are rendered here.
     const served = (r: Row) => (rule ? withoutFinancialsJson(r.type, r.content) : r.content);
-    const shape = (r: Row) => subsetJson(served(r), { summary: plan.summary, elements: plan.elements });
+    const shape = (r: Row) => subsetJson(rule ? partnerJson(r.type, r.content) : r.content, { summary: plan.summary, elements: plan.elements });
     for (const r of page.rows) entries.push({ fullUrl: `${ctx.base}/${r.type}/${r.id}`, resourceJson: shape(r), search: { mode: 'match' } });
     // $everything includes only the directory its data references, never other members' records.
     const visible = visibleTo(ctx, rule);

@@ -80,3 +80,37 @@ export function withoutFinancialsJson(type: string, json: string): string {
   if (!FINANCIAL_TYPES.has(type)) return json;
   return JSON.stringify(withoutFinancials(JSON.parse(json) as Json));
 }
+
+/**
+ * Marks JSON that still needs rendering (a financial row written before Basis renditions
+ * were stored, src/store/migration-basis.ts). A control character never occurs in stored
+ * JSON text, and export's COPY format passes it through unquoted.
+ */
+const UNRENDERED = '\x03';
+
+/**
+ * SQL: the JSON a partner receives of `alias`'s row (`alias.content`, `alias.basis`) — its
+ * stored Basis rendition, or its JSON marked as not yet rendered, which `partnerJson` renders.
+ * `financial`: the row's type is one of FINANCIAL_TYPES (otherwise the JSON as stored).
+ */
+export function partnerContentSql(alias: string, financial: boolean): string {
+  return financial ? `coalesce(${alias}.basis, '${UNRENDERED}' || ${alias}.content)` : `${alias}.content`;
+}
+
+/** Whether any line in `text` (JSON per line, from `partnerContentSql`) still needs rendering. */
+export function hasUnrendered(text: Buffer | string): boolean {
+  return text.includes(UNRENDERED);
+}
+
+/** The JSON a partner receives, from the text `partnerContentSql` selected. */
+export function partnerJson(type: string, text: string): string {
+  return text.startsWith(UNRENDERED) ? withoutFinancialsJson(type, text.slice(1)) : text;
+}
+
+/** `partnerContentSql` over rows of any of `types` (SQL `alias.type` tells each row's). */
+export function partnerContentSqlForTypes(alias: string, types: readonly string[]): string {
+  const financial = types.filter((t) => FINANCIAL_TYPES.has(t));
+  if (!financial.length) return `${alias}.content`;
+  if (financial.length === types.length) return partnerContentSql(alias, true);
+  return `CASE WHEN ${alias}.type IN (${financial.map((t) => `'${t}'`).join(', ')}) THEN ${partnerContentSql(alias, true)} ELSE ${alias}.content END`;
+}

@@ -5,6 +5,9 @@
  */
 import type pg from 'pg';
 import { Binds } from '../store/binds.js';
+import { toVersion, type StoredVersion } from '../store/resources.js';
+import { FINANCIAL_TYPES, partnerContentSql, partnerJson } from './basis.js';
+import { shapedQuery } from '../store/statement-names.js';
 import { policyConditionForTypes, type PolicyRule } from './conditions.js';
 
 export interface ResourceKey {
@@ -29,4 +32,24 @@ export async function visibleKeys(db: pg.Pool | pg.PoolClient, tenant: string, r
 /** Whether the policy shows one resource. */
 export async function isVisible(db: pg.Pool | pg.PoolClient, tenant: string, rule: PolicyRule, key: ResourceKey): Promise<boolean> {
   return (await visibleKeys(db, tenant, rule, [key])).has(`${key.type}/${key.id}`);
+}
+
+/**
+ * Current versions of resources of one type that the policy shows, keyed by id, as partners
+ * receive them (financial types as their Basis rendition, basis.ts) — the read and the
+ * policy's condition in one statement (named per policy kind and type, so each connection
+ * plans it once). What the policy hides is absent, as if never written.
+ */
+export async function readCurrentVisible(db: pg.Pool | pg.PoolClient, tenant: string, rule: PolicyRule, type: string, ids: readonly string[]): Promise<Map<string, StoredVersion>> {
+  const b = new Binds(tenant);
+  const t = b.add(type);
+  const list = b.add(ids, 'text[]');
+  const cond = policyConditionForTypes(b, rule, [type], { type: 'r.type', id: 'r.id' });
+  if (cond === 'FALSE') return new Map();
+  const content = partnerContentSql('r', FINANCIAL_TYPES.has(type));
+  const { rows } = await db.query(
+    shapedQuery(`SELECT r.type, r.id, r.version, r.last_updated, r.deleted, ${content} AS content FROM resource r
+      WHERE r.tenant = $1 AND r.type = ${t} AND r.id = ANY(${list}) AND ${cond}`, b.values),
+  );
+  return new Map(rows.map((r) => [r.id as string, toVersion({ ...r, content: r.content === null ? null : partnerJson(type, r.content) })]));
 }

@@ -7,6 +7,7 @@
 import type pg from 'pg';
 import { InvalidError } from '../errors.js';
 import { shapedQuery } from '../store/statement-names.js';
+import { partnerContentSqlForTypes } from '../policy/basis.js';
 import { Binds, filterCondition } from './conditions.js';
 import type { Filter, SearchPlan, SortKey } from './parse.js';
 
@@ -76,7 +77,12 @@ function keyValue(v: unknown): unknown {
   return v instanceof Date ? v.toISOString() : v;
 }
 
-export async function searchPage(db: pg.Pool, tenant: string, plan: SearchPlan, base: string, extra: Filter[], cursor?: Cursor): Promise<PageResult> {
+/**
+ * One page of the search. `partner`: the caller is under a partner policy, so financial
+ * resources come as their stored Basis rendition (src/policy/basis.ts `partnerJson` finishes
+ * each row's JSON).
+ */
+export async function searchPage(db: pg.Pool, tenant: string, plan: SearchPlan, base: string, extra: Filter[], cursor?: Cursor, partner = false): Promise<PageResult> {
   const b = new Binds(tenant);
   const where = whereClause(b, plan, base, extra);
   const sorts = plan.sort.map((k) => ({ ...sortExpression(b, k), desc: k.desc }));
@@ -103,7 +109,8 @@ export async function searchPage(db: pg.Pool, tenant: string, plan: SearchPlan, 
   }
   const order = columns.map((c) => `${c.expr} ${flip(c.desc) ? 'DESC' : 'ASC'}`).join(', ');
   const limit = b.add(plan.count + 1, 'int');
-  const sql = `SELECT s.* FROM (SELECT r.type, r.id, r.content, r.last_updated${select.map((s) => `, ${s}`).join('')} FROM resource r WHERE ${where}) s
+  const content = partner ? `${partnerContentSqlForTypes('r', plan.types)} AS content` : 'r.content';
+  const sql = `SELECT s.* FROM (SELECT r.type, r.id, ${content}, r.last_updated${select.map((s) => `, ${s}`).join('')} FROM resource r WHERE ${where}) s
     WHERE ${after} ORDER BY ${order} LIMIT ${limit}`;
   const { rows } = await db.query(shapedQuery(sql, b.values));
   const more = rows.length > plan.count;

@@ -8,14 +8,22 @@
  *
  * Each read still sees a snapshot taken after it arrived (the statement runs after the turn
  * that queued it), so a client that wrote and then reads sees its write.
+ *
+ * Reads under a partner policy carry the policy's condition in the same statement (one per
+ * tenant, policy and type): a read the policy hides comes back absent. The policy is applied
+ * as of the moment the statement is built, after every read in it arrived, so an opt-out or
+ * a revoked consent recorded before a read is always seen by it.
  */
 import type pg from 'pg';
+import type { RestrictingPolicy } from '../policy/partner-policy.js';
+import { readCurrentVisible } from '../policy/visibility.js';
 import { readCurrent, readCurrentMany, type StoredVersion } from './resources.js';
 
 interface Pending {
   tenant: string;
   type: string;
   id: string;
+  policy?: RestrictingPolicy;
   resolve: (v: StoredVersion | undefined) => void;
   reject: (err: unknown) => void;
 }
@@ -29,9 +37,10 @@ export class CurrentReads {
 
   constructor(readonly pool: pg.Pool) {}
 
-  read(tenant: string, type: string, id: string): Promise<StoredVersion | undefined> {
+  /** The current version, or undefined when never written or (under `policy`) hidden by the policy. */
+  read(tenant: string, type: string, id: string, policy?: RestrictingPolicy): Promise<StoredVersion | undefined> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ tenant, type, id, resolve, reject });
+      this.pending.push({ tenant, type, id, policy, resolve, reject });
       if (!this.scheduled) {
         this.scheduled = true;
         // After the I/O phase: every request parsed in this turn has queued its read by then.
@@ -44,26 +53,35 @@ export class CurrentReads {
     const queued = this.pending;
     this.pending = [];
     this.scheduled = false;
-    if (queued.length === 1) {
+    if (queued.length === 1 && !queued[0].policy) {
       const [p] = queued;
       readCurrent(this.pool, p.tenant, p.type, p.id).then(p.resolve, p.reject);
       return;
     }
-    const byTenant = new Map<string, Pending[]>();
+    // Unrestricted reads batch per tenant; reads under a policy per tenant, policy and type
+    // (the policy's condition differs by type).
+    const groups = new Map<string, Pending[]>();
     for (const p of queued) {
-      const list = byTenant.get(p.tenant);
+      const key = p.policy ? JSON.stringify([p.tenant, p.type, p.policy.kind, p.policy.clientId, p.policy.organization.system, p.policy.organization.value]) : p.tenant;
+      const list = groups.get(key);
       if (list) list.push(p);
-      else byTenant.set(p.tenant, [p]);
+      else groups.set(key, [p]);
     }
-    for (const [tenant, list] of byTenant) {
-      for (let i = 0; i < list.length; i += MAX_BATCH) void this.lookUp(tenant, list.slice(i, i + MAX_BATCH));
+    for (const list of groups.values()) {
+      for (let i = 0; i < list.length; i += MAX_BATCH) void this.lookUp(list.slice(i, i + MAX_BATCH));
     }
   }
 
-  private async lookUp(tenant: string, batch: Pending[]): Promise<void> {
+  private async lookUp(batch: Pending[]): Promise<void> {
     try {
-      const found = await readCurrentMany(this.pool, tenant, batch);
-      for (const p of batch) p.resolve(found.get(`${p.type}/${p.id}`));
+      const [{ tenant, type, policy }] = batch;
+      if (policy) {
+        const found = await readCurrentVisible(this.pool, tenant, { policy, now: new Date() }, type, [...new Set(batch.map((p) => p.id))]);
+        for (const p of batch) p.resolve(found.get(p.id));
+      } else {
+        const found = await readCurrentMany(this.pool, tenant, batch);
+        for (const p of batch) p.resolve(found.get(`${p.type}/${p.id}`));
+      }
     } catch (err) {
       for (const p of batch) p.reject(err);
     }

@@ -12,6 +12,7 @@ import { patientCompartmentParams, patientCompartmentTypes } from '../fhir/compa
 import { auditAndLimits } from './migration-audit-limits.js';
 import { adminConsole } from './migration-admin.js';
 import { auditLatency } from './migration-audit-latency.js';
+import { basisRenditions } from './migration-basis.js';
 import { auditMinute } from './migration-audit-minute.js';
 import { auditUsage } from './migration-audit-usage.js';
 import { bulkMemberMatchJobs, memberMatchFailures } from './migration-member-match.js';
@@ -283,6 +284,7 @@ export const migrations: Migration[] = [
   bulkMemberMatchJobs,
   adminConsole,
   auditLatency,
+  basisRenditions,
 ];
 
 /** `(type, param)` SQL pairs of the Patient compartment definition, for the backfill. */

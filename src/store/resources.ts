@@ -7,6 +7,7 @@ import type pg from 'pg';
 import { ConflictError, PreconditionFailedError } from '../errors.js';
 import { stampResource } from '../fhir/resource.js';
 import type { Resource } from '../fhir/validation.js';
+import { FINANCIAL_TYPES, withoutFinancialsJson } from '../policy/basis.js';
 import { writeSearchIndex, type IndexedResource } from './search-index.js';
 
 type Queryable = pg.Pool | pg.PoolClient;
@@ -39,7 +40,7 @@ export interface WriteResult extends StoredVersion {
 
 const COLUMNS = 'type, id, version, last_updated, deleted, content';
 
-function toVersion(row: { type: string; id: string; version: number; last_updated: Date; deleted: boolean; content: string | null }): StoredVersion {
+export function toVersion(row: { type: string; id: string; version: number; last_updated: Date; deleted: boolean; content: string | null }): StoredVersion {
   return { type: row.type, id: row.id, version: row.version, lastUpdated: row.last_updated, deleted: row.deleted, content: row.content };
 }
 
@@ -85,7 +86,7 @@ export async function writeResources(client: pg.PoolClient, tenant: string, writ
 
   const results: WriteResult[] = [];
   const moved: { type: string; id: string }[] = [];
-  const rows = { type: [] as string[], id: [] as string[], version: [] as number[], deleted: [] as boolean[], content: [] as (string | null)[] };
+  const rows = { type: [] as string[], id: [] as string[], version: [] as number[], deleted: [] as boolean[], content: [] as (string | null)[], basis: [] as (string | null)[] };
   const indexed: IndexedResource[] = [];
 
   for (const w of writes) {
@@ -110,6 +111,8 @@ export async function writeResources(client: pg.PoolClient, tenant: string, writ
     rows.version.push(version);
     rows.deleted.push(w.method === 'delete');
     rows.content.push(content);
+    // What partners receive of a financial resource, rendered once here (migration-basis.ts).
+    rows.basis.push(content !== null && FINANCIAL_TYPES.has(w.type) ? withoutFinancialsJson(w.type, content) : null);
     if (w.resource && w.method !== 'delete') {
       indexed.push({ type: w.type, id: w.id, resource: w.resource });
     }
@@ -121,8 +124,8 @@ export async function writeResources(client: pg.PoolClient, tenant: string, writ
     const mt = moved.map((m) => m.type);
     const mi = moved.map((m) => m.id);
     await client.query(
-      `INSERT INTO resource_history (tenant, ${COLUMNS})
-       SELECT tenant, ${COLUMNS} FROM resource
+      `INSERT INTO resource_history (tenant, ${COLUMNS}, basis)
+       SELECT tenant, ${COLUMNS}, basis FROM resource
         WHERE tenant = $1 AND (type, id) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
       [tenant, mt, mi],
     );
@@ -135,13 +138,13 @@ export async function writeResources(client: pg.PoolClient, tenant: string, writ
     // and concatenates — at import batch sizes several times the client CPU, and slower for
     // PostgreSQL to take apart too (measured with bench/import.ts).
     const written = await client.query(
-      `INSERT INTO resource (tenant, type, id, version, last_updated, deleted, content)
-       SELECT $1, t, i, v, $2, d, c
-         FROM ROWS FROM (unnest($3::text[]), unnest($4::text[]), unnest($5::int[]), unnest($6::bool[]), json_array_elements_text($7::json)) AS u(t, i, v, d, c)
+      `INSERT INTO resource (tenant, type, id, version, last_updated, deleted, content, basis)
+       SELECT $1, t, i, v, $2, d, c, f
+         FROM ROWS FROM (unnest($3::text[]), unnest($4::text[]), unnest($5::int[]), unnest($6::bool[]), json_array_elements_text($7::json), json_array_elements_text($8::json)) AS u(t, i, v, d, c, f)
        ON CONFLICT (tenant, type, id) DO UPDATE
-         SET version = EXCLUDED.version, last_updated = EXCLUDED.last_updated, deleted = EXCLUDED.deleted, content = EXCLUDED.content
+         SET version = EXCLUDED.version, last_updated = EXCLUDED.last_updated, deleted = EXCLUDED.deleted, content = EXCLUDED.content, basis = EXCLUDED.basis
          WHERE resource.version = EXCLUDED.version - 1`,
-      [tenant, lastUpdated, rows.type, rows.id, rows.version, rows.deleted, JSON.stringify(rows.content)],
+      [tenant, lastUpdated, rows.type, rows.id, rows.version, rows.deleted, JSON.stringify(rows.content), JSON.stringify(rows.basis)],
     );
     if (written.rowCount !== rows.id.length) throw new ConcurrentWriteError();
   }

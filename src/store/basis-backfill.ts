@@ -1,0 +1,72 @@
+/**
+ * The backfill of migration 17 (migration-basis.ts): financial rows written before Basis
+ * renditions were stored get theirs, rendered by the same Node function that renders every
+ * new write (src/policy/basis.ts), which SQL alone could not reproduce byte for byte. It runs
+ * once, on the first start after the migration, in committed batches along the primary key;
+ * a process stopped midway leaves the rest to the next start (until then those rows are
+ * rendered per request, so answers are the same either way). Done, it records so in
+ * server_setting and later starts skip it with one lookup.
+ */
+import type pg from 'pg';
+import { FINANCIAL_TYPES, withoutFinancialsJson } from '../policy/basis.js';
+
+const DONE = 'basis_backfill_done';
+const BATCH = 500;
+const LOCK_KEY = 7_384_201_617; // arbitrary, fixed: "payer-fhir Basis backfill"
+
+interface Row {
+  tenant: string;
+  type: string;
+  id: string;
+  version: number;
+  content: string;
+}
+
+async function fill(client: pg.PoolClient, table: 'resource' | 'resource_history', log: (m: string) => void): Promise<void> {
+  const types = [...FINANCIAL_TYPES];
+  // Keyset over the primary key (resource: tenant, type, id; history: and version): one pass, whatever the table's size.
+  const key = table === 'resource' ? 'tenant, type, id' : 'tenant, type, id, version';
+  let after: unknown[] = table === 'resource' ? ['', '', ''] : ['', '', '', 0];
+  let filled = 0;
+  for (;;) {
+    const marks = after.map((_, i) => `$${i + 2}`).join(', ');
+    const { rows } = await client.query<Row>(
+      `SELECT tenant, type, id, version, content FROM ${table}
+        WHERE (${key}) > (${marks}) AND type = ANY($1::text[]) AND basis IS NULL AND content IS NOT NULL
+        ORDER BY ${key} LIMIT ${BATCH}`,
+      [types, ...after],
+    );
+    if (!rows.length) break;
+    // The version guard leaves alone a row rewritten meanwhile (its writer stored its rendition).
+    await client.query(
+      `UPDATE ${table} t SET basis = u.basis
+         FROM ROWS FROM (unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::int[]), json_array_elements_text($5::json)) AS u(tenant, type, id, version, basis)
+        WHERE t.tenant = u.tenant AND t.type = u.type AND t.id = u.id AND t.version = u.version AND t.basis IS NULL`,
+      [rows.map((r) => r.tenant), rows.map((r) => r.type), rows.map((r) => r.id), rows.map((r) => r.version), JSON.stringify(rows.map((r) => withoutFinancialsJson(r.type, r.content)))],
+    );
+    filled += rows.length;
+    const last = rows[rows.length - 1];
+    after = table === 'resource' ? [last.tenant, last.type, last.id] : [last.tenant, last.type, last.id, last.version];
+  }
+  if (filled) log(`stored the Basis rendition of ${filled} financial resource versions (${table})`);
+}
+
+/** Fills the renditions missing since migration 17, unless done before or running in another process. */
+export async function backfillBasis(pool: pg.Pool, log: (m: string) => void): Promise<void> {
+  const done = await pool.query('SELECT 1 FROM server_setting WHERE name = $1', [DONE]);
+  if (done.rows.length) return;
+  const client = await pool.connect();
+  try {
+    const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCK_KEY]);
+    if (!rows[0].ok) return; // another process is at it
+    try {
+      await fill(client, 'resource', log);
+      await fill(client, 'resource_history', log);
+      await client.query('INSERT INTO server_setting (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [DONE, new Date().toISOString()]);
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
+    }
+  } finally {
+    client.release();
+  }
+}
