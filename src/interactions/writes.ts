@@ -131,7 +131,7 @@ export async function performWrites(
 ): Promise<WriteOutcome[]> {
   if (access) for (const r of requests) authorizeWrite(access, r);
   const outcomes: (WriteOutcome | undefined)[] = new Array(requests.length);
-  const ids: string[] = new Array(requests.length);
+  const finalIds: string[] = new Array(requests.length);
   const targets = new Map<string, string>();
   const plans: { index: number; write: PreparedWrite }[] = [];
 
@@ -145,13 +145,13 @@ export async function performWrites(
       if (ids.length === 1) {
         const existing = (await readCurrent(client, tenant, r.type, ids[0]))!;
         outcomes[index] = { ...existing, outcome: 'exists' };
-        ids[index] = existing.id;
+        finalIds[index] = existing.id;
         if (r.fullUrl) targets.set(r.fullUrl, `${r.type}/${existing.id}`);
         continue;
       }
     }
     const id = r.method === 'POST' ? crypto.randomUUID() : r.id!;
-    ids[index] = id;
+    finalIds[index] = id;
     if (r.fullUrl) targets.set(r.fullUrl, `${r.type}/${id}`);
     plans.push({ index, write: { method: r.method === 'POST' ? 'create' : r.method === 'PUT' ? 'update' : 'delete', type: r.type, id, resource: r.resource, ifMatch: r.ifMatch } });
   }
@@ -176,7 +176,7 @@ export async function performWrites(
     });
   }
 
-  const rows = alongside && ((stmt: CteStatement) => alongside(stmt, ids));
+  const rows = alongside && ((stmt: CteStatement) => alongside(stmt, finalIds));
   const written = await writeResources(client, tenant, plans.map((p) => p.write), rows);
   if (rows && !plans.length) {
     // Nothing to write (every conditional create found its match): the caller's rows alone.

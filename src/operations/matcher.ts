@@ -3,8 +3,9 @@
  *
  * 1. Candidate coverages, through the search index: by the member identifiers (v2-0203 `MB`)
  *    of CoverageToMatch (`Coverage?identifier=…`, any system: member cards carry no system
- *    URI; read with their beneficiaries in one statement); with only a subscriberId, the coverages of the Patients with the MemberPatient's
- *    family name and birth date (`Patient?family=…&birthdate=…`, then `Coverage?beneficiary=…`).
+ *    URI; read with their beneficiaries in one statement); with only a subscriberId, the
+ *    coverages of the Patients with the MemberPatient's family name and birth date
+ *    (`Patient?family=…&birthdate=…`, then `Coverage?beneficiary=…`).
  * 2. A coverage counts when every identifying element the caller gave agrees with it: one of
  *    the MB ids, the subscriberId (exact), and — when CoverageToMatch.payor names identifiers —
  *    one of the identifiers of the coverage's payor Organization.
