@@ -16,6 +16,7 @@ import { registerTokenEndpoint, tokenIssuer } from './auth/token-endpoint.js';
 import type { Config } from './config.js';
 import { InvalidError, MethodNotAllowedError, NotSupportedError, UnsupportedMediaTypeError, type Issue } from './errors.js';
 import { CurrentReads } from './store/current-reads.js';
+import { policyReads } from './policy/visibility.js';
 import { setStatementShapeLimit } from './store/statement-names.js';
 import { CursorCodec } from './http/cursor.js';
 import { FHIR_JSON_UTF8, negotiateFhirJson } from './http/media.js';
@@ -41,6 +42,7 @@ import { AuditLog } from './audit/log.js';
 import { requestInteraction } from './http/interaction.js';
 import { RequestLimits } from './limits/enforce.js';
 import { PgRateLimiter } from './limits/rate-limiter.js';
+import { backfillBasis } from './store/basis-backfill.js';
 import { readAuditEvent, searchAuditEvents } from './audit/search.js';
 import { listenerOptions } from './http/listener.js';
 import { registerResponseTimeout } from './http/response-timeout.js';
@@ -156,7 +158,7 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
   registerQueryLimits(app, config.http);
   registerResponseTimeout(app, config.http.responseTimeoutMs);
   registerMetrics(app, metrics, config.metrics.token);
-  const ctx: ServerContext = { config, pool, cursors: new CursorCodec(await loadCursorKey(pool)), reads: new CurrentReads(pool) };
+  const ctx: ServerContext = { config, pool, cursors: new CursorCodec(await loadCursorKey(pool)), reads: new CurrentReads(pool, policyReads) };
   const tenants = new TenantDirectory(pool);
   warmUpValidation();
   const keys = new SigningKeys(pool);
@@ -180,6 +182,13 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
   workers?.start();
   app.addHook('onClose', async () => workers?.stop());
   // `$bulk-member-match` jobs run wherever export workers do (serve with workers, and `worker`).
+  // Basis renditions missing since migration 17 are filled in the background (basis-backfill.ts).
+  const backfillStop = new AbortController();
+  const backfill = backfillBasis(pool, (m) => app.log.info(m), backfillStop.signal).catch((err) => app.log.warn({ err }, 'Basis backfill stopped; the next start resumes it'));
+  app.addHook('onClose', async () => {
+    backfillStop.abort();
+    await backfill;
+  });
   const matchWorkers = workerCount > 0 ? new MatchWorkers({ pool, config, log: app.log }) : undefined;
   matchWorkers?.start();
   app.addHook('onClose', async () => matchWorkers?.stop());

@@ -79,6 +79,13 @@ const SAMPLES: [string, Json, string, Json][] = [
   ['ext-1', patient({ extension: [{ url: 'http://example.org/x' }] }), 'Patient.extension[0]', patient({ extension: [{ url: 'http://example.org/x', valueBoolean: true }] })],
   ['dom-4', patient({ contained: [{ resourceType: 'Organization', id: 'o1', meta: { versionId: '2' }, name: 'Acme' }], managingOrganization: { reference: '#o1' } }), 'Patient', patient({ managingOrganization: { display: 'Acme' } })],
   ['sqty-1', { resourceType: 'MedicationDispense', status: 'completed', medicationCodeableConcept: { text: 'x' }, quantity: { value: 30, comparator: '<' } }, 'MedicationDispense.quantity', { resourceType: 'MedicationDispense', status: 'completed', medicationCodeableConcept: { text: 'x' }, quantity: { value: 30 } }],
+  // xor: a parameter with both a value and a resource.
+  [
+    'inv-1',
+    { resourceType: 'Parameters', parameter: [{ name: 'x', valueString: 'a', resource: patient() }] },
+    'Parameters.parameter[0]',
+    { resourceType: 'Parameters', parameter: [{ name: 'x', resource: patient() }, { name: 'y', valueString: 'a' }, { name: 'z', part: [{ name: 'w', valueBoolean: false }] }] },
+  ],
   // A primitive's own invariant, evaluated by the engine's htmlChecks().
   [
     'txt-1',
@@ -160,6 +167,12 @@ describe('R4 invariants on every write (issue #16)', () => {
       for (const [, bad, , good] of SAMPLES) {
         checkInvariants(bad);
         checkInvariants(good);
+      }
+      // inv-1 on each combination of value, resource and part (xor both true, both false, one of each).
+      const parts = [{ valueString: 'a' }, { resource: patient() }, { part: [{ name: 'p', valueString: 'b' }] }];
+      for (let mask = 0; mask < 8; mask++) {
+        const parameter = { name: 'x', ...Object.assign({}, ...parts.filter((_, i) => mask & (1 << i))) };
+        checkInvariants({ resourceType: 'Parameters', parameter: [parameter] });
       }
     } finally {
       crossCheck.enabled = false;

@@ -39,6 +39,13 @@ describe('$member-match throttle and alert', () => {
     const retry = Number(refused.headers.get('retry-after'));
     assert.ok(retry >= 1 && retry <= 3600, `Retry-After ${retry}`);
     assert.equal((await server.db.pool.query('SELECT count(*)::int AS n FROM member_match WHERE tenant = $1', [tenant])).rows[0].n, 0, 'a throttled match writes nothing');
+    // The verdict comes first whatever the input (the count is read while the input is checked):
+    // a malformed request and one naming nobody answer 429 too, and count nothing more.
+    const malformed = await http(`${base}/Patient/$member-match`, { method: 'POST', body: { resourceType: 'Parameters', parameter: [{ name: 'Nonsense', valueString: 'x' }] }, headers: { authorization: `Bearer ${prober.token}` } });
+    assert.equal(malformed.status, 429, malformed.text);
+    assert.equal((await match(prober.token, { ...BO, memberId: 'GUESS-9' })).status, 429);
+    const counted = await server.db.pool.query('SELECT failures FROM member_match_failure WHERE tenant = $1 AND client_id = $2', [tenant, prober.clientId]);
+    assert.deepEqual(counted.rows, [{ failures: 3 }]);
     const bulk = await http(`${base}/Group/$bulk-member-match`, {
       method: 'POST',
       body: { resourceType: 'Parameters', parameter: [{ name: 'MemberBundle', part: memberMatchRequest(BO).parameter }] },
@@ -58,7 +65,7 @@ describe('$member-match throttle and alert', () => {
 
     await server.app.auditLog!.flush();
     const audit = await server.db.pool.query("SELECT status, detail FROM audit_event WHERE tenant = $1 AND client_id = $2 AND interaction = 'member-match' ORDER BY seq", [tenant, prober.clientId]);
-    assert.deepEqual(audit.rows.map((r) => r.status), [422, 422, 422, 429]);
+    assert.deepEqual(audit.rows.map((r) => r.status), [422, 422, 422, 429, 429, 429]);
     assert.match(audit.rows[3].detail, /throttled: 3 failed matches this hour \(limit 3\)/);
     const alertRecord = await server.db.pool.query("SELECT detail FROM audit_event WHERE tenant = $1 AND interaction = 'security-alert' AND path = 'member-match-failures'", [tenant]);
     assert.equal(alertRecord.rows.length, 1);

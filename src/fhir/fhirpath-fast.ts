@@ -3,7 +3,7 @@
  * engine's own parser and its syntax tree turned into plain JS closures over the JSON, for
  * the small part of the language that R4's hot invariants use (member paths, `empty()`,
  * `exists()`, `hasValue()`, `not()`, `startsWith()`, `where()`…, three-valued `and`/`or`/
- * `implies`, `=`/`!=`/`in` on strings, numbers and booleans, ordering of numbers and of
+ * `xor`/`implies`, `=`/`!=`/`in` on strings, numbers and booleans, ordering of numbers and of
  * same-precision dates).
  *
  * Whatever falls outside that subset — an unsupported function or operator, a choice element,
@@ -207,11 +207,13 @@ function binary(node: AstNode, focusType: string | undefined): Fn {
   const op = node.text;
   switch (node.type) {
     case 'OrExpression':
-      if (op !== 'or') return fail;
+      if (op !== 'or' && op !== 'xor') return fail;
       return (input, env) => {
         // Both sides always, as the engine does: an error on either side is its to report.
         const a = truth(l(input, env));
         const b = truth(r(input, env));
+        // xor (Parameters' inv-1, on every parameter of every operation call): empty unless both are known.
+        if (op === 'xor') return a === undefined || b === undefined ? EMPTY : [a !== b];
         return a === true || b === true ? [true] : a === false && b === false ? [false] : EMPTY;
       };
     case 'AndExpression':

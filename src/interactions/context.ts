@@ -5,6 +5,7 @@ import type { Issue } from '../errors.js';
 import type { Config } from '../config.js';
 import type { CursorCodec } from '../http/cursor.js';
 import type { CurrentReads } from '../store/current-reads.js';
+import type { RestrictingPolicy } from '../policy/partner-policy.js';
 
 export interface ServerContext {
   config: Config;
@@ -14,7 +15,7 @@ export interface ServerContext {
    * The HTTP server's read coalescing, used only while `pool` is the pool it serves (a context
    * whose `pool` is a transaction's connection reads directly); import, seed and benches have none.
    */
-  reads?: CurrentReads;
+  reads?: CurrentReads<RestrictingPolicy>;
 }
 
 export interface TenantContext extends ServerContext {

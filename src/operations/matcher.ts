@@ -3,8 +3,9 @@
  *
  * 1. Candidate coverages, through the search index: by the member identifiers (v2-0203 `MB`)
  *    of CoverageToMatch (`Coverage?identifier=…`, any system: member cards carry no system
- *    URI); with only a subscriberId, the coverages of the Patients with the MemberPatient's
- *    family name and birth date (`Patient?family=…&birthdate=…`, then `Coverage?beneficiary=…`).
+ *    URI; read with their beneficiaries in one statement); with only a subscriberId, the
+ *    coverages of the Patients with the MemberPatient's family name and birth date
+ *    (`Patient?family=…&birthdate=…`, then `Coverage?beneficiary=…`).
  * 2. A coverage counts when every identifying element the caller gave agrees with it: one of
  *    the MB ids, the subscriberId (exact), and — when CoverageToMatch.payor names identifiers —
  *    one of the identifiers of the coverage's payor Organization.
@@ -16,6 +17,7 @@
 import type pg from 'pg';
 import { normalizeString } from '../fhir/extract.js';
 import { escapeSearchValue as escapeValue, searchResources as search } from '../search/resources.js';
+import { coveragesWithBeneficiaries } from '../store/member-matches.js';
 import { readCurrentMany } from '../store/resources.js';
 import { memberIds, V2_0203, type MemberMatchInput } from './member-match-input.js';
 
@@ -113,7 +115,14 @@ export async function findMember(db: pg.Pool, tenant: string, input: MemberMatch
   let patients = new Map<string, Json>();
   let coverages: Json[];
   if (mb.length) {
-    coverages = await search(db, tenant, 'Coverage', [['identifier', mb.map(escapeValue).join(',')]], COVERAGE_LIMIT);
+    // The coverages and their beneficiaries in one statement (the hot path of $member-match).
+    const rows = await coveragesWithBeneficiaries(db, tenant, mb, COVERAGE_LIMIT);
+    coverages = rows.map((r) => JSON.parse(r.coverage) as Json);
+    for (const r of rows) {
+      if (!r.patient) continue;
+      const p = JSON.parse(r.patient) as Json;
+      patients.set(p.id as string, p);
+    }
   } else {
     const found = await search(db, tenant, 'Patient', [['family', escapeValue(firstFamily(asked))], ['birthdate', `eq${asked.birthDate}`]], PATIENT_LIMIT);
     patients = new Map(found.map((p) => [p.id as string, p]));
@@ -130,7 +139,8 @@ export async function findMember(db: pg.Pool, tenant: string, input: MemberMatch
     if (m) beneficiaries.add(m[1]);
   }
   if (!beneficiaries.size) return { kind: 'none' };
-  const missing = [...beneficiaries].filter((id) => !patients.has(id));
+  // By member id, every beneficiary was looked up with its coverage: one not found is absent.
+  const missing = mb.length ? [] : [...beneficiaries].filter((id) => !patients.has(id));
   if (missing.length) {
     const read = await readCurrentMany(db, tenant, missing.map((id) => ({ type: 'Patient', id })));
     for (const v of read.values()) if (v.content && !v.deleted) patients.set(v.id, JSON.parse(v.content) as Json);

@@ -9,7 +9,7 @@
  *
  * On a match, one transaction stores the Consent for the matched member (through the normal
  * write path, so the partner-access index makes it a payer-to-payer rule) and the
- * `member_match` row; a failed match writes nothing but its failure count.
+ * `member_match` row, in one statement; a failed match writes nothing but its failure count.
  */
 import type pg from 'pg';
 import { ForbiddenError, InvalidError, ThrottledError, UnprocessableError } from '../errors.js';
@@ -17,9 +17,9 @@ import type { FhirResponse, TenantContext } from '../interactions/context.js';
 import { performWrites } from '../interactions/writes.js';
 import type { Organization, PartnerPolicy } from '../policy/partner-policy.js';
 import { inTransaction } from '../store/database.js';
-import { addFailure, failuresThisHour, recordMatches } from '../store/member-matches.js';
+import { addFailure, addMatchRows, failuresThisHour, recordMatches, type MatchRow } from '../store/member-matches.js';
 import { consentForMember, consentProblem } from './consent-terms.js';
-import { findMember } from './matcher.js';
+import { findMember, type MatchResult } from './matcher.js';
 import { memberMatchInput, type MemberMatchInput } from './member-match-input.js';
 
 /** The one answer for no match and for several: the caller cannot tell them apart. */
@@ -61,17 +61,28 @@ export interface Matched {
  */
 export async function storeMatches(client: pg.PoolClient, tenant: string, clientId: string, matches: Matched[]): Promise<(string | null)[]> {
   const withConsent = matches.filter((m) => m.input.consent);
+  const rowsFor = (consentIds: (string | null)[]): MatchRow[] => {
+    // The latest request for a member speaks for it (a member sent twice in one batch counts once).
+    const rows = new Map(matches.map((m, i) => [m.patientId, { patientId: m.patientId, consentId: consentIds[i], coverageToLink: m.input.coverageToLink ? JSON.stringify(m.input.coverageToLink) : null }]));
+    return [...rows.values()];
+  };
+  const consentIdsOf = (ids: string[]): (string | null)[] => {
+    const byMatch = new Map(withConsent.map((m, i) => [m, ids[i]]));
+    return matches.map((m) => byMatch.get(m) ?? null);
+  };
+  if (!withConsent.length) {
+    await recordMatches(client, tenant, clientId, rowsFor(matches.map(() => null)));
+    return matches.map(() => null);
+  }
+  // The member_match rows travel in the statement that writes the Consents.
   const written = await performWrites(
     client,
     tenant,
     withConsent.map((m) => ({ method: 'POST' as const, type: 'Consent', resource: consentForMember(m.input.consent!, m.input.patient.id, m.patientId) })),
+    undefined,
+    (stmt, ids) => addMatchRows(stmt, clientId, rowsFor(consentIdsOf(ids))),
   );
-  const ids = new Map(withConsent.map((m, i) => [m, written[i].id]));
-  const consentIds = matches.map((m) => ids.get(m) ?? null);
-  // The latest request for a member speaks for it (a member sent twice in one batch counts once).
-  const rows = new Map(matches.map((m, i) => [m.patientId, { patientId: m.patientId, consentId: consentIds[i], coverageToLink: m.input.coverageToLink ? JSON.stringify(m.input.coverageToLink) : null }]));
-  await recordMatches(client, tenant, clientId, [...rows.values()]);
-  return consentIds;
+  return consentIdsOf(written.map((w) => w.id));
 }
 
 /** The consent check of one member: the reason it cannot be honoured, or undefined. */
@@ -89,15 +100,26 @@ export async function memberMatch(ctx: TenantContext, body: unknown): Promise<Me
   const policy = assertMayMatch(ctx, '$member-match');
   const clientId = ctx.access!.clientId;
   const now = new Date();
-  await assertNotThrottled(ctx, clientId, now);
-  const input = memberMatchInput(body);
-  if (policy.kind === 'payer-to-payer' && !input.consent) {
-    throw new InvalidError("Parameters: the parameter 'Consent' is required of a payer-to-payer client (HRex consent: the member's opt-in)", ['Parameters'], 'required');
+  // The throttle's count is read while the input is checked and the member looked up (one
+  // round trip off each request), but its verdict still comes first: a throttled client gets
+  // its 429 whatever its input, and nothing is written or counted before the verdict.
+  const throttle = assertNotThrottled(ctx, clientId, now);
+  throttle.catch(() => undefined); // awaited below on every path; this only keeps it from being reported as unhandled meanwhile
+  let found: MatchResult;
+  let input: MemberMatchInput;
+  try {
+    input = memberMatchInput(body);
+    if (policy.kind === 'payer-to-payer' && !input.consent) {
+      throw new InvalidError("Parameters: the parameter 'Consent' is required of a payer-to-payer client (HRex consent: the member's opt-in)", ['Parameters'], 'required');
+    }
+    const refusal = consentRefusal(input, policy, policy.organization, now);
+    if (refusal) throw new UnprocessableError(`The Consent cannot be honoured: ${refusal}`, `member-match refused: the consent cannot be honoured (${refusal})`);
+    found = await findMember(ctx.pool, ctx.tenant, input);
+  } catch (err) {
+    await throttle;
+    throw err;
   }
-  const refusal = consentRefusal(input, policy, policy.organization, now);
-  if (refusal) throw new UnprocessableError(`The Consent cannot be honoured: ${refusal}`, `member-match refused: the consent cannot be honoured (${refusal})`);
-
-  const found = await findMember(ctx.pool, ctx.tenant, input);
+  await throttle;
   if (found.kind !== 'one') {
     const n = await addFailure(ctx.pool, ctx.tenant, clientId, now);
     const why = found.kind === 'none' ? 'no member matched' : 'several members matched';

@@ -7,7 +7,7 @@
  * (`Parameters.parameter[1].resource.birthDate`) instead of as one of a hundred alternatives.
  */
 import { FhirError, InvalidError, ValidationError, type Issue } from '../errors.js';
-import { validateResource, type Resource } from '../fhir/validation.js';
+import { validateParametersShell, validateResource, type Resource } from '../fhir/validation.js';
 
 type Json = Record<string, any>;
 
@@ -119,7 +119,7 @@ export function readParameters(body: unknown, spec: ParametersSpec): ParameterVa
   }
   const b = body as Json;
   const params = Array.isArray(b.parameter) ? (b.parameter as Json[]) : undefined;
-  validateResource(params ? { ...b, parameter: shell(params) } : b, 'Parameters');
+  validateParametersShell(params ? { ...b, parameter: shell(params) } : b);
   return readList(params, spec, 'Parameters', 'parameter');
 }
 

@@ -9,6 +9,8 @@ import { toVersion, type StoredVersion } from '../store/resources.js';
 import { FINANCIAL_TYPES, partnerContentSql, partnerJson } from './basis.js';
 import { shapedQuery } from '../store/statement-names.js';
 import { policyConditionForTypes, type PolicyRule } from './conditions.js';
+import type { RestrictingPolicy } from './partner-policy.js';
+import type { RestrictedReads } from '../store/current-reads.js';
 
 export interface ResourceKey {
   type: string;
@@ -53,3 +55,9 @@ export async function readCurrentVisible(db: pg.Pool | pg.PoolClient, tenant: st
   );
   return new Map(rows.map((r) => [r.id as string, toVersion({ ...r, content: r.content === null ? null : partnerJson(type, r.content) })]));
 }
+
+/** Reads under a partner policy for the read coalescer (store/current-reads.ts): one statement per tenant, policy and type, the rule as of that statement. */
+export const policyReads: RestrictedReads<RestrictingPolicy> = {
+  key: (tenant, type, p) => JSON.stringify([tenant, type, p.kind, p.clientId, p.organization.system, p.organization.value]),
+  read: (pool, tenant, policy, type, ids) => readCurrentVisible(pool, tenant, { policy, now: new Date() }, type, ids),
+};

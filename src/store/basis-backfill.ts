@@ -1,10 +1,11 @@
 /**
  * The backfill of migration 17 (migration-basis.ts): financial rows written before Basis
  * renditions were stored get theirs, rendered by the same Node function that renders every
- * new write (src/policy/basis.ts), which SQL alone could not reproduce byte for byte. It runs
- * once, on the first start after the migration, in committed batches along the primary key;
- * a process stopped midway leaves the rest to the next start (until then those rows are
- * rendered per request, so answers are the same either way). Done, it records so in
+ * new write (src/policy/basis.ts), which SQL alone could not reproduce byte for byte. A
+ * server runs it in the background after the migration (it never delays a start), in
+ * committed batches along the primary key; a process stopped midway leaves the rest to the
+ * next start (until then those rows are rendered per request, so answers are the same
+ * either way). Done, it records so in
  * server_setting and later starts skip it with one lookup.
  */
 import type pg from 'pg';
@@ -22,13 +23,14 @@ interface Row {
   content: string;
 }
 
-async function fill(client: pg.PoolClient, table: 'resource' | 'resource_history', log: (m: string) => void): Promise<void> {
+async function fill(client: pg.PoolClient, table: 'resource' | 'resource_history', log: (m: string) => void, signal?: AbortSignal): Promise<boolean> {
   const types = [...FINANCIAL_TYPES];
   // Keyset over the primary key (resource: tenant, type, id; history: and version): one pass, whatever the table's size.
   const key = table === 'resource' ? 'tenant, type, id' : 'tenant, type, id, version';
   let after: unknown[] = table === 'resource' ? ['', '', ''] : ['', '', '', 0];
   let filled = 0;
   for (;;) {
+    if (signal?.aborted) return false;
     const marks = after.map((_, i) => `$${i + 2}`).join(', ');
     const { rows } = await client.query<Row>(
       `SELECT tenant, type, id, version, content FROM ${table}
@@ -49,10 +51,11 @@ async function fill(client: pg.PoolClient, table: 'resource' | 'resource_history
     after = table === 'resource' ? [last.tenant, last.type, last.id] : [last.tenant, last.type, last.id, last.version];
   }
   if (filled) log(`stored the Basis rendition of ${filled} financial resource versions (${table})`);
+  return true;
 }
 
-/** Fills the renditions missing since migration 17, unless done before or running in another process. */
-export async function backfillBasis(pool: pg.Pool, log: (m: string) => void): Promise<void> {
+/** Fills the renditions missing since migration 17, unless done before or running in another process; stops between batches when `signal` aborts. */
+export async function backfillBasis(pool: pg.Pool, log: (m: string) => void, signal?: AbortSignal): Promise<void> {
   const done = await pool.query('SELECT 1 FROM server_setting WHERE name = $1', [DONE]);
   if (done.rows.length) return;
   const client = await pool.connect();
@@ -60,8 +63,8 @@ export async function backfillBasis(pool: pg.Pool, log: (m: string) => void): Pr
     const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCK_KEY]);
     if (!rows[0].ok) return; // another process is at it
     try {
-      await fill(client, 'resource', log);
-      await fill(client, 'resource_history', log);
+      if (!(await fill(client, 'resource', log, signal))) return;
+      if (!(await fill(client, 'resource_history', log, signal))) return;
       await client.query('INSERT INTO server_setting (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [DONE, new Date().toISOString()]);
     } finally {
       await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);

@@ -15,15 +15,23 @@
  * a revoked consent recorded before a read is always seen by it.
  */
 import type pg from 'pg';
-import type { RestrictingPolicy } from '../policy/partner-policy.js';
-import { readCurrentVisible } from '../policy/visibility.js';
 import { readCurrent, readCurrentMany, type StoredVersion } from './resources.js';
 
-interface Pending {
+/**
+ * Reads under a restriction (a partner policy): supplied by the layer that owns the rule
+ * (src/policy/visibility.ts), so the store batches them without knowing the rule.
+ */
+export interface RestrictedReads<R> {
+  /** Reads that may share a statement share this key (the rule's SQL differs by policy and type). */
+  key(tenant: string, type: string, restriction: R): string;
+  read(pool: pg.Pool, tenant: string, restriction: R, type: string, ids: readonly string[]): Promise<Map<string, StoredVersion>>;
+}
+
+interface Pending<R> {
   tenant: string;
   type: string;
   id: string;
-  policy?: RestrictingPolicy;
+  policy?: R;
   resolve: (v: StoredVersion | undefined) => void;
   reject: (err: unknown) => void;
 }
@@ -31,14 +39,17 @@ interface Pending {
 /** Keys per statement: bounded so one statement never grows without limit. */
 const MAX_BATCH = 256;
 
-export class CurrentReads {
-  private pending: Pending[] = [];
+export class CurrentReads<R = never> {
+  private pending: Pending<R>[] = [];
   private scheduled = false;
 
-  constructor(readonly pool: pg.Pool) {}
+  constructor(
+    readonly pool: pg.Pool,
+    private readonly restricted?: RestrictedReads<R>,
+  ) {}
 
   /** The current version, or undefined when never written or (under `policy`) hidden by the policy. */
-  read(tenant: string, type: string, id: string, policy?: RestrictingPolicy): Promise<StoredVersion | undefined> {
+  read(tenant: string, type: string, id: string, policy?: R): Promise<StoredVersion | undefined> {
     return new Promise((resolve, reject) => {
       this.pending.push({ tenant, type, id, policy, resolve, reject });
       if (!this.scheduled) {
@@ -53,16 +64,16 @@ export class CurrentReads {
     const queued = this.pending;
     this.pending = [];
     this.scheduled = false;
-    if (queued.length === 1 && !queued[0].policy) {
+    if (queued.length === 1 && queued[0].policy === undefined) {
       const [p] = queued;
       readCurrent(this.pool, p.tenant, p.type, p.id).then(p.resolve, p.reject);
       return;
     }
     // Unrestricted reads batch per tenant; reads under a policy per tenant, policy and type
     // (the policy's condition differs by type).
-    const groups = new Map<string, Pending[]>();
+    const groups = new Map<string, Pending<R>[]>();
     for (const p of queued) {
-      const key = p.policy ? JSON.stringify([p.tenant, p.type, p.policy.kind, p.policy.clientId, p.policy.organization.system, p.policy.organization.value]) : p.tenant;
+      const key = p.policy !== undefined ? `r:${this.restricted!.key(p.tenant, p.type, p.policy)}` : `t:${p.tenant}`;
       const list = groups.get(key);
       if (list) list.push(p);
       else groups.set(key, [p]);
@@ -72,11 +83,12 @@ export class CurrentReads {
     }
   }
 
-  private async lookUp(batch: Pending[]): Promise<void> {
+  private async lookUp(batch: Pending<R>[]): Promise<void> {
     try {
       const [{ tenant, type, policy }] = batch;
-      if (policy) {
-        const found = await readCurrentVisible(this.pool, tenant, { policy, now: new Date() }, type, [...new Set(batch.map((p) => p.id))]);
+      if (policy !== undefined) {
+        if (!this.restricted) throw new Error('CurrentReads was built without a reader for restricted reads');
+        const found = await this.restricted.read(this.pool, tenant, policy, type, [...new Set(batch.map((p) => p.id))]);
         for (const p of batch) p.resolve(found.get(p.id));
       } else {
         const found = await readCurrentMany(this.pool, tenant, batch);

@@ -5,7 +5,6 @@
 import pg from 'pg';
 import type { Config } from '../config.js';
 import { startEmbeddedDatabase, type EmbeddedDatabase } from './embedded.js';
-import { backfillBasis } from './basis-backfill.js';
 import { migrate } from './migrations.js';
 
 export interface Database {
@@ -49,7 +48,6 @@ export async function openDatabase(config: Config, log: (msg: string) => void = 
       throw new Error(`PostgreSQL 15 or newer is required (server reports ${rows[0].v})`);
     }
     await migrate(pool);
-    await backfillBasis(pool, log);
   } catch (err) {
     await close();
     throw err;

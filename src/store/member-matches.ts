@@ -4,6 +4,7 @@
  * counts per client per hour (migration 13) behind the `$member-match` throttle.
  */
 import type pg from 'pg';
+import type { CteStatement } from './cte-statement.js';
 
 type Queryable = pg.Pool | pg.PoolClient;
 
@@ -34,6 +35,42 @@ export async function recordMatches(client: pg.PoolClient, tenant: string, clien
      ON CONFLICT (tenant, client_id, patient_id) DO UPDATE SET
        consent_id = excluded.consent_id, coverage_to_link = excluded.coverage_to_link, matched_at = now()`,
     [tenant, clientId, rows.map((r) => r.patientId), rows.map((r) => r.consentId), rows.map((r) => r.coverageToLink)],
+  );
+}
+
+/**
+ * The member matcher's candidates in one round trip: the current Coverages carrying one of
+ * `memberIds` as an identifier value, any system (what `Coverage?identifier=a,b` finds through
+ * the search index), in id order, at most `limit`; each with the current Patient its
+ * `beneficiary` names locally (null when there is none, or it is deleted).
+ */
+export async function coveragesWithBeneficiaries(db: Queryable, tenant: string, memberIds: string[], limit: number): Promise<{ coverage: string; patient: string | null }[]> {
+  const { rows } = await db.query<{ coverage: string; patient: string | null }>({
+    name: 'member-match-coverages',
+    text: `SELECT c.content AS coverage, p.content AS patient
+             FROM (SELECT r.id, r.content FROM resource r
+                    WHERE r.tenant = $1 AND r.type = 'Coverage' AND NOT r.deleted
+                      AND EXISTS (SELECT 1 FROM search_token x
+                                   WHERE x.tenant = $1 AND x.type = 'Coverage' AND x.id = r.id AND x.param = 'identifier' AND x.code = ANY($2::text[]))
+                    ORDER BY r.id LIMIT $3) c
+             LEFT JOIN resource p ON p.tenant = $1 AND p.type = 'Patient' AND NOT p.deleted
+              AND p.id = substring((c.content::jsonb) #>> '{beneficiary,reference}' FROM '^Patient/([A-Za-z0-9.-]{1,64})$')
+            ORDER BY c.id`,
+    values: [tenant, memberIds, limit],
+  });
+  return rows;
+}
+
+/** recordMatches as part of a statement being built (store/cte-statement.ts): the same rows, no round trip of its own. */
+export function addMatchRows(stmt: CteStatement, clientId: string, rows: MatchRow[]): void {
+  if (!rows.length) return;
+  const b = stmt.binds;
+  stmt.add(
+    'mm',
+    `INSERT INTO member_match (tenant, client_id, patient_id, consent_id, coverage_to_link)
+     SELECT $1, ${b.add(clientId, 'text')}, * FROM unnest(${b.add(rows.map((r) => r.patientId), 'text[]')}, ${b.add(rows.map((r) => r.consentId), 'text[]')}, ${b.add(rows.map((r) => r.coverageToLink), 'text[]')})
+     ON CONFLICT (tenant, client_id, patient_id) DO UPDATE SET
+       consent_id = excluded.consent_id, coverage_to_link = excluded.coverage_to_link, matched_at = now()`,
   );
 }
 

@@ -8,7 +8,7 @@
  * this migration until the backfill (src/store/basis-backfill.ts) reaches them; readers
  * render those in Node, so the answer is the same either way.
  */
-import type { Migration } from './migrations.js';
+import type { Migration } from './migration.js';
 
 export const basisRenditions: Migration = {
   version: 17,

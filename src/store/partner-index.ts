@@ -1,29 +1,30 @@
 /**
  * Keeps the partner-access tables (partner_group, partner_group_member, consent_rule: see
  * migration 9) in step with the Groups and Consents they are derived from, inside the same
- * transaction as the search index: rows of a superseded or deleted version go, the new
- * version's rows come. Batches without a Group or Consent cost nothing.
+ * statements as the search index (store/search-index.ts): rows of a superseded or deleted
+ * version go, the new version's rows come. Batches without a Group or Consent add nothing.
  */
-import type pg from 'pg';
 import { partnerRows } from '../fhir/partner-index.js';
 import type { Resource } from '../fhir/validation.js';
+import type { CteStatement } from './cte-statement.js';
 
 const TYPES = new Set(['Group', 'Consent']);
 
-export async function writePartnerIndex(client: pg.PoolClient, tenant: string, removed: { type: string; id: string }[], added: { type: string; id: string; resource: Resource }[]): Promise<void> {
+/** Adds to `stmt` the removal of the partner rows of superseded or deleted Groups and Consents. */
+export function addPartnerRemovals(stmt: CteStatement, removed: { type: string; id: string }[]): void {
   const gone = removed.filter((r) => TYPES.has(r.type));
+  if (!gone.length) return;
+  const groups = stmt.binds.add(gone.filter((r) => r.type === 'Group').map((r) => r.id), 'text[]');
+  const consents = stmt.binds.add(gone.filter((r) => r.type === 'Consent').map((r) => r.id), 'text[]');
+  stmt.add('pg_d', `DELETE FROM partner_group WHERE tenant = $1 AND group_id = ANY(${groups})`);
+  stmt.add('pm_d', `DELETE FROM partner_group_member WHERE tenant = $1 AND group_id = ANY(${groups})`);
+  stmt.add('pc_d', `DELETE FROM consent_rule WHERE tenant = $1 AND consent_id = ANY(${consents})`);
+}
+
+/** Adds to `stmt` the partner rows of new Group and Consent versions. */
+export function addPartnerAdditions(stmt: CteStatement, added: { type: string; id: string; resource: Resource }[]): void {
   const fresh = added.filter((a) => TYPES.has(a.type));
-  if (!gone.length && !fresh.length) return;
-  if (gone.length) {
-    const groups = gone.filter((r) => r.type === 'Group').map((r) => r.id);
-    const consents = gone.filter((r) => r.type === 'Consent').map((r) => r.id);
-    await client.query(
-      `WITH g AS (DELETE FROM partner_group WHERE tenant = $1 AND group_id = ANY($2::text[])),
-            m AS (DELETE FROM partner_group_member WHERE tenant = $1 AND group_id = ANY($2::text[]))
-       DELETE FROM consent_rule WHERE tenant = $1 AND consent_id = ANY($3::text[])`,
-      [tenant, groups, consents],
-    );
-  }
+  if (!fresh.length) return;
   const g: unknown[][] = [[], [], [], [], [], [], []];
   const m: unknown[][] = [[], [], [], []];
   const c: unknown[][] = [[], [], [], [], [], [], [], [], []];
@@ -35,15 +36,20 @@ export async function writePartnerIndex(client: pg.PoolClient, tenant: string, r
       [a.id, r.patientId, r.purpose, r.decision, r.recipientSystem, r.recipientValue, r.level, r.low, r.high].forEach((v, i) => c[i].push(v));
     }
   }
-  if (!g[0].length && !m[0].length && !c[0].length) return;
-  await client.query(
-    `WITH g AS (INSERT INTO partner_group (tenant, group_id, kind, org_system, org_value, usable, valid_low, valid_high)
-                SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[], $7::timestamptz[], $8::timestamptz[])
-                ON CONFLICT DO NOTHING),
-          m AS (INSERT INTO partner_group_member (tenant, group_id, patient_id, low, high)
-                SELECT $1, * FROM unnest($9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[]))
-     INSERT INTO consent_rule (tenant, consent_id, patient_id, purpose, decision, recipient_system, recipient_value, level, low, high)
-     SELECT $1, * FROM unnest($13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::timestamptz[], $21::timestamptz[])`,
-    [tenant, ...g, ...m, ...c],
-  );
+  const bind = (values: unknown[][], types: string[]) => values.map((v, i) => stmt.binds.add(v, `${types[i]}[]`)).join(', ');
+  if (g[0].length) {
+    const cols = bind(g, ['text', 'text', 'text', 'text', 'boolean', 'timestamptz', 'timestamptz']);
+    stmt.add('pg_i', `INSERT INTO partner_group (tenant, group_id, kind, org_system, org_value, usable, valid_low, valid_high) SELECT $1, * FROM unnest(${cols}) ON CONFLICT DO NOTHING`);
+  }
+  if (m[0].length) {
+    const cols = bind(m, ['text', 'text', 'timestamptz', 'timestamptz']);
+    stmt.add('pm_i', `INSERT INTO partner_group_member (tenant, group_id, patient_id, low, high) SELECT $1, * FROM unnest(${cols})`);
+  }
+  if (c[0].length) {
+    const cols = bind(c, ['text', 'text', 'text', 'text', 'text', 'text', 'text', 'timestamptz', 'timestamptz']);
+    stmt.add(
+      'pc_i',
+      `INSERT INTO consent_rule (tenant, consent_id, patient_id, purpose, decision, recipient_system, recipient_value, level, low, high) SELECT $1, * FROM unnest(${cols})`,
+    );
+  }
 }

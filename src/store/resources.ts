@@ -8,7 +8,8 @@ import { ConflictError, PreconditionFailedError } from '../errors.js';
 import { stampResource } from '../fhir/resource.js';
 import type { Resource } from '../fhir/validation.js';
 import { FINANCIAL_TYPES, withoutFinancialsJson } from '../policy/basis.js';
-import { writeSearchIndex, type IndexedResource } from './search-index.js';
+import { CteStatement } from './cte-statement.js';
+import { addIndexAdditions, addIndexRemovals, type IndexedResource } from './search-index.js';
 
 type Queryable = pg.Pool | pg.PoolClient;
 
@@ -53,11 +54,17 @@ class ConcurrentWriteError extends ConflictError {
 }
 
 /**
+ * Rows a caller writes in the same statement as the resources (e.g. `$member-match`'s
+ * member_match row beside its Consent): one round trip fewer in the caller's transaction.
+ */
+export type Alongside = (stmt: CteStatement) => void;
+
+/**
  * Writes a batch inside the caller's transaction. Each (type, id) may appear once per batch.
  * Existing rows are locked (in key order, so concurrent batches cannot deadlock), superseded
  * versions move to history, and search-index rows are rewritten (src/store/search-index.ts).
  */
-export async function writeResources(client: pg.PoolClient, tenant: string, writes: PreparedWrite[]): Promise<WriteResult[]> {
+export async function writeResources(client: pg.PoolClient, tenant: string, writes: PreparedWrite[], alongside?: Alongside): Promise<WriteResult[]> {
   if (writes.length === 0) return [];
   const lockTypes: string[] = [];
   const lockIds: string[] = [];
@@ -120,35 +127,43 @@ export async function writeResources(client: pg.PoolClient, tenant: string, writ
     results.push({ type: w.type, id: w.id, version, lastUpdated, deleted: w.method === 'delete', content, outcome });
   }
 
+  // Two statements at most, each carrying the index rows it implies (search-index.ts): the
+  // superseded versions to history with their index rows dropped, then the new versions with
+  // their index rows. A batch of creates is one round trip.
   if (moved.length) {
-    const mt = moved.map((m) => m.type);
-    const mi = moved.map((m) => m.id);
-    await client.query(
-      `INSERT INTO resource_history (tenant, ${COLUMNS}, basis)
-       SELECT tenant, ${COLUMNS}, basis FROM resource
-        WHERE tenant = $1 AND (type, id) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
-      [tenant, mt, mi],
-    );
+    const before = new CteStatement(tenant);
+    const mt = before.binds.add(moved.map((m) => m.type), 'text[]');
+    const mi = before.binds.add(moved.map((m) => m.id), 'text[]');
+    before.add('h', `INSERT INTO resource_history (tenant, ${COLUMNS}, basis) SELECT tenant, ${COLUMNS}, basis FROM resource WHERE tenant = $1 AND (type, id) IN (SELECT * FROM unnest(${mt}, ${mi}))`);
+    addIndexRemovals(before, moved, indexed);
+    await client.query(before.text(), before.binds.values);
   }
-  if (rows.id.length) {
+  if (rows.id.length || alongside) {
+    const write = new CteStatement(tenant);
+    const b = write.binds;
     // The WHERE makes a create that lost a race with another create of the same id a no-op,
     // which the row count below turns into a retry rather than a silently lost version.
     // The JSON texts travel as one JSON array rather than a text[]: JSON.stringify escapes
     // them natively into one flat string, where pg's array literal escapes each with a regex
     // and concatenates — at import batch sizes several times the client CPU, and slower for
     // PostgreSQL to take apart too (measured with bench/import.ts).
-    const written = await client.query(
+    if (rows.id.length) write.add(
+      'w',
       `INSERT INTO resource (tenant, type, id, version, last_updated, deleted, content, basis)
-       SELECT $1, t, i, v, $2, d, c, f
-         FROM ROWS FROM (unnest($3::text[]), unnest($4::text[]), unnest($5::int[]), unnest($6::bool[]), json_array_elements_text($7::json), json_array_elements_text($8::json)) AS u(t, i, v, d, c, f)
+       SELECT $1, t, i, v, ${b.add(lastUpdated)}::timestamptz, d, c, f
+         FROM ROWS FROM (unnest(${b.add(rows.type, 'text[]')}), unnest(${b.add(rows.id, 'text[]')}), unnest(${b.add(rows.version, 'int[]')}), unnest(${b.add(rows.deleted, 'bool[]')}), json_array_elements_text(${b.add(JSON.stringify(rows.content), 'json')}), json_array_elements_text(${b.add(JSON.stringify(rows.basis), 'json')})) AS u(t, i, v, d, c, f)
        ON CONFLICT (tenant, type, id) DO UPDATE
          SET version = EXCLUDED.version, last_updated = EXCLUDED.last_updated, deleted = EXCLUDED.deleted, content = EXCLUDED.content, basis = EXCLUDED.basis
-         WHERE resource.version = EXCLUDED.version - 1`,
-      [tenant, lastUpdated, rows.type, rows.id, rows.version, rows.deleted, JSON.stringify(rows.content), JSON.stringify(rows.basis)],
+         WHERE resource.version = EXCLUDED.version - 1
+       RETURNING 1`,
     );
-    if (written.rowCount !== rows.id.length) throw new ConcurrentWriteError();
+    addIndexAdditions(write, indexed);
+    alongside?.(write);
+    if (!write.empty) {
+      const { rows: written } = await client.query<{ n: number }>(write.text(rows.id.length ? 'SELECT count(*)::int AS n FROM w' : 'SELECT 0 AS n'), b.values);
+      if (written[0].n !== rows.id.length) throw new ConcurrentWriteError();
+    }
   }
-  await writeSearchIndex(client, tenant, moved, indexed);
   return results;
 }
 

@@ -2,7 +2,8 @@
  * Writes the typed search-index rows of a batch (src/fhir/extract.ts decides what they are).
  * One statement removes the rows of every superseded or deleted resource from all index
  * tables, one statement inserts the new rows into all of them — two round trips per batch
- * whatever its size. Patient-compartment membership (resource_compartment) is written from the
+ * whatever its size, and none of their own when the resource store adds them to its own
+ * statements (store/resources.ts). Patient-compartment membership (resource_compartment) is written from the
  * same reference rows; it is replaced when a resource is rewritten but kept when it is
  * deleted, so exports can attribute tombstones.
  */
@@ -10,7 +11,8 @@ import type pg from 'pg';
 import { patientsOf } from '../fhir/compartment.js';
 import { extractIndex, type IndexRows } from '../fhir/extract.js';
 import type { Resource } from '../fhir/validation.js';
-import { writePartnerIndex } from './partner-index.js';
+import { CteStatement } from './cte-statement.js';
+import { addPartnerAdditions, addPartnerRemovals } from './partner-index.js';
 
 /** The index tables and their value columns (with PostgreSQL array types for unnest). */
 const TABLES: { table: string; rows: keyof IndexRows; columns: [string, string, string][] }[] = [
@@ -32,25 +34,41 @@ export interface IndexedResource {
 
 /**
  * Inside the caller's transaction: drops the index rows of `removed` (resources whose
- * previous version is superseded or deleted), then indexes `added`.
+ * previous version is superseded or deleted), then indexes `added` — two statements.
  */
 export async function writeSearchIndex(client: pg.PoolClient, tenant: string, removed: { type: string; id: string }[], added: IndexedResource[]): Promise<void> {
-  await writePartnerIndex(client, tenant, removed, added);
-  if (removed.length) {
-    const ctes = TABLES.map(
-      (t, i) => `d${i} AS (DELETE FROM ${t.table} WHERE tenant = $1 AND (type, id) IN (SELECT * FROM unnest($2::text[], $3::text[])))`,
-    );
-    // Memberships go only when a new version replaces them (deletions keep theirs).
-    const addedKeys = new Set(added.map((a) => `${a.type}/${a.id}`));
-    const rewritten = removed.filter((r) => addedKeys.has(`${r.type}/${r.id}`));
-    const params: unknown[] = [tenant, removed.map((r) => r.type), removed.map((r) => r.id)];
-    if (rewritten.length) {
-      params.push(rewritten.map((r) => r.type), rewritten.map((r) => r.id));
-      ctes.push('dc AS (DELETE FROM resource_compartment WHERE tenant = $1 AND (type, id) IN (SELECT * FROM unnest($4::text[], $5::text[])))');
-    }
-    await client.query(`WITH ${ctes.join(', ')} SELECT 1`, params);
+  const removal = new CteStatement(tenant);
+  addIndexRemovals(removal, removed, added);
+  if (!removal.empty) await client.query(removal.text(), removal.binds.values);
+  const addition = new CteStatement(tenant);
+  addIndexAdditions(addition, added);
+  if (!addition.empty) await client.query(addition.text(), addition.binds.values);
+}
+
+/**
+ * Adds to `stmt` the removal of the index rows (search, compartment, partner access) of
+ * `removed`; `added` tells which of them are rewritten rather than deleted.
+ */
+export function addIndexRemovals(stmt: CteStatement, removed: { type: string; id: string }[], added: IndexedResource[]): void {
+  addPartnerRemovals(stmt, removed);
+  if (!removed.length) return;
+  const types = stmt.binds.add(removed.map((r) => r.type), 'text[]');
+  const ids = stmt.binds.add(removed.map((r) => r.id), 'text[]');
+  TABLES.forEach((t, i) => stmt.add(`d${i}`, `DELETE FROM ${t.table} WHERE tenant = $1 AND (type, id) IN (SELECT * FROM unnest(${types}, ${ids}))`));
+  // Memberships go only when a new version replaces them (deletions keep theirs).
+  const addedKeys = new Set(added.map((a) => `${a.type}/${a.id}`));
+  const rewritten = removed.filter((r) => addedKeys.has(`${r.type}/${r.id}`));
+  if (rewritten.length) {
+    const rt = stmt.binds.add(rewritten.map((r) => r.type), 'text[]');
+    const ri = stmt.binds.add(rewritten.map((r) => r.id), 'text[]');
+    stmt.add('dc', `DELETE FROM resource_compartment WHERE tenant = $1 AND (type, id) IN (SELECT * FROM unnest(${rt}, ${ri}))`);
   }
+}
+
+/** Adds to `stmt` the index rows (search, compartment, partner access) of `added`. */
+export function addIndexAdditions(stmt: CteStatement, added: IndexedResource[]): void {
   if (!added.length) return;
+  addPartnerAdditions(stmt, added);
   const compartment = { patient: [] as string[], type: [] as string[], id: [] as string[] };
   // Column arrays per table: type, id, param, then the value columns.
   const arrays = TABLES.map((t) => ({ type: [] as string[], id: [] as string[], param: [] as string[], values: t.columns.map(() => [] as unknown[]) }));
@@ -71,26 +89,21 @@ export async function writeSearchIndex(client: pg.PoolClient, tenant: string, re
       }
     });
   }
-  const params: unknown[] = [tenant];
-  const ctes: string[] = [];
   TABLES.forEach((t, i) => {
     const a = arrays[i];
     if (!a.id.length) return;
-    const first = params.length + 1;
-    params.push(a.type, a.id, a.param, ...a.values);
-    const casts = ['text', 'text', 'text', ...t.columns.map(([, pgType]) => pgType)].map((pgType, j) => `$${first + j}::${pgType}[]`);
-    ctes.push(
-      `i${i} AS (INSERT INTO ${t.table} (tenant, type, id, param, ${t.columns.map(([c]) => c).join(', ')}) SELECT $1, * FROM unnest(${casts.join(', ')}))`,
-    );
+    const casts = [
+      stmt.binds.add(a.type, 'text[]'),
+      stmt.binds.add(a.id, 'text[]'),
+      stmt.binds.add(a.param, 'text[]'),
+      ...t.columns.map(([, pgType], j) => stmt.binds.add(a.values[j], `${pgType}[]`)),
+    ];
+    stmt.add(`i${i}`, `INSERT INTO ${t.table} (tenant, type, id, param, ${t.columns.map(([c]) => c).join(', ')}) SELECT $1, * FROM unnest(${casts.join(', ')})`);
   });
   if (compartment.id.length) {
-    const first = params.length + 1;
-    params.push(compartment.patient, compartment.type, compartment.id);
-    ctes.push(
-      `ic AS (INSERT INTO resource_compartment (tenant, patient_id, type, id) SELECT $1, * FROM unnest($${first}::text[], $${first + 1}::text[], $${first + 2}::text[]) ON CONFLICT DO NOTHING)`,
-    );
+    const cols = [compartment.patient, compartment.type, compartment.id].map((v) => stmt.binds.add(v, 'text[]'));
+    stmt.add('ic', `INSERT INTO resource_compartment (tenant, patient_id, type, id) SELECT $1, * FROM unnest(${cols.join(', ')}) ON CONFLICT DO NOTHING`);
   }
-  if (ctes.length) await client.query(`WITH ${ctes.join(', ')} SELECT 1`, params);
 }
 
 /**
