@@ -210,6 +210,40 @@ describe('partner access policies', () => {
     });
   });
 
+  describe('Provenance', () => {
+    let tb: string;
+    let tt: string;
+    let p: Partner;
+    const provenance = (id: string, targets: string[]) => ({
+      resourceType: 'Provenance', id, recorded: '2024-01-01T00:00:00Z', target: targets.map((reference) => ({ reference })),
+      agent: [{ who: { reference: 'Organization/org-a' } }],
+    });
+    before(async () => {
+      ({ tenant: tt, base: tb } = await server.newTenant('policy-prov'));
+      assert.equal((await http(tb, { body: partnerWorldBundle() })).status, 200);
+      for (const r of [provenance('prov-new', ['Patient/pa1', 'Encounter/enc-pa1-2021']), provenance('prov-old', ['Patient/pa1', 'Encounter/enc-pa1-2015']), provenance('prov-patient', ['Patient/pa1'])]) {
+        assert.equal((await http(`${tb}/Provenance/${r.id}`, { method: 'PUT', body: r })).status, 201);
+      }
+      p = await registerPartner(server.db.pool, server.origin, tt, 'provider-access', PROVIDER_A);
+    });
+    const pget = (path: string) => http(`${tb}/${path}`, { headers: p.auth });
+
+    it('a Provenance goes only when every resource it targets does: search, read, _revinclude, $everything, export', async () => {
+      assert.deepEqual(ids((await pget('Provenance?patient=pa1&_count=50')).json), ['Provenance/prov-new', 'Provenance/prov-patient']);
+      assert.equal((await pget('Provenance/prov-old')).status, 404);
+      assert.equal((await pget('Provenance/prov-new')).status, 200);
+      const rev = await pget('Encounter?patient=pa1&_revinclude=Provenance:target');
+      assert.deepEqual(ids(rev.json, 'Provenance'), ['Provenance/prov-new']);
+      const all = await pget('Patient/pa1/$everything?_count=100');
+      assert.equal(all.status, 200);
+      assert.deepEqual(ids(all.json, 'Provenance'), ['Provenance/prov-new', 'Provenance/prov-patient']);
+      const x = await partnerExport(p, `${tb}/Patient/$export?_type=Provenance`);
+      assert.deepEqual(x.resources.map((r) => r.id).sort(), ['prov-new', 'prov-patient']);
+      // The internal view of the same tenant has all three.
+      assert.equal(ids((await http(`${tb}/Provenance?_count=50`)).json).length, 3);
+    });
+  });
+
   it('internal clients keep seeing everything', async () => {
     const r = await http(`${base}/Patient?_count=50`);
     assert.equal(ids(r.json).length, 7);

@@ -14,7 +14,9 @@
  *   else (Binary, unknown kinds of data) never;
  * - it has a date of service within the policy's look-back (src/policy/service-dates.ts);
  * - payer-to-payer: it carries no sensitive-data label unless the member's consent is
- *   `#sensitive`, and a prior authorization is active or changed within the last year.
+ *   `#sensitive`, and a prior authorization is active or changed within the last year;
+ * - a Provenance: every resource it targets is visible too (otherwise it would show a withheld
+ *   resource's id, author and time).
  *
  * Allowed members: provider-access — attributed to the client's organisation on a usable
  * attribution list, within the list's contract period and the member's attribution period,
@@ -161,6 +163,21 @@ function priorAuthCondition(b: BindSink, rule: PolicyRule, s: PolicySubject): st
       AND EXISTS (SELECT 1 FROM search_date ${sd} WHERE ${sd}.tenant = $1 AND ${sd}.type = 'ExplanationOfBenefit' AND ${sd}.id = ${s.id} AND ${sd}.param = 'service-date' AND ${sd}.high > ${now})))`;
 }
 
+let provenanceTargets: string[] | undefined;
+/** What a Provenance's targets may be checked as: member data and the directory (a Provenance of a Provenance, or of a type never shown, is withheld). */
+function provenanceTargetTypes(): string[] {
+  provenanceTargets ??= [...new Set(['Patient', 'Device', 'Group', 'Consent', ...patientCompartmentTypes(), ...OPEN_TYPES])].filter((t) => t !== 'Provenance').sort();
+  return provenanceTargets;
+}
+
+/** A Provenance goes only when each resource it targets would go (references to other servers are not ours to judge). */
+function provenanceTargetsCondition(b: BindSink, rule: PolicyRule, s: PolicySubject): string {
+  const x = b.nextAlias('pt');
+  const visible = policyConditionForTypes(b, rule, provenanceTargetTypes(), { type: `${x}.target_type`, id: `${x}.target_id` });
+  return `NOT EXISTS (SELECT 1 FROM search_reference ${x} WHERE ${x}.tenant = $1 AND ${x}.type = 'Provenance' AND ${x}.id = ${s.id} AND ${x}.param = 'target'
+    AND ${x}.target_type IS NOT NULL AND NOT ${visible})`;
+}
+
 /** The whole policy for one resource type, over the subject's SQL `id`. */
 export function policyCondition(b: BindSink, rule: PolicyRule, type: string, s: PolicySubject): string {
   const parts = [memberCondition(b, rule, type, s)];
@@ -168,6 +185,7 @@ export function policyCondition(b: BindSink, rule: PolicyRule, type: string, s: 
   const dated = serviceDateCondition(b, rule, type, s);
   if (dated) parts.push(dated);
   if (type === 'ExplanationOfBenefit' && rule.policy.kind === 'payer-to-payer') parts.push(priorAuthCondition(b, rule, s));
+  if (type === 'Provenance') parts.push(provenanceTargetsCondition(b, rule, s));
   return parts.filter((p) => p !== 'TRUE').join(' AND ') || 'TRUE';
 }
 
