@@ -6,7 +6,7 @@
  */
 const BELOW_INTERACTIONS = '^src/(fhir|store|search|policy)/';
 /** SQL on FHIR's row engine: pure functions over JSON, usable by the validator of ViewDefinition writes. */
-const VIEW_ENGINE = '^src/views/(runner|definition|fhirpath|functions)[.]ts$';
+const VIEW_ENGINE = '^src/views/(runner|definition|fhirpath|fhirpath-native|functions)[.]ts$';
 
 module.exports = {
   forbidden: [
