@@ -54,6 +54,7 @@ const engine = (): never => {
 const STRINGS = new Set(['string', 'code', 'id', 'uri', 'url', 'canonical', 'oid', 'uuid', 'markdown', 'System.String']);
 const NUMBERS = new Set(['integer', 'positiveInt', 'unsignedInt', 'decimal', 'System.Integer', 'System.Decimal']);
 const BOOLEANS = new Set(['boolean', 'System.Boolean']);
+const PRIMITIVES = new Set(['Base64Binary', 'Boolean', 'Canonical', 'Code', 'Date', 'DateTime', 'Decimal', 'Id', 'Instant', 'Integer', 'Integer64', 'Markdown', 'Oid', 'PositiveInt', 'String', 'Time', 'UnsignedInt', 'Uri', 'Url', 'Uuid']);
 type Kind = 'string' | 'number' | 'boolean';
 const kindOf = (c: Compiled): Kind | undefined =>
   c.type === null ? undefined : STRINGS.has(c.type) ? 'string' : NUMBERS.has(c.type) ? 'number' : BOOLEANS.has(c.type) ? 'boolean' : undefined;
@@ -87,16 +88,18 @@ function member(input: Compiled, name: string, ofType?: string): Compiled {
     if (ofType !== undefined) no(`ofType() on '${name}', which is not a choice`);
     const t = typed(c.path);
     if (t.type === null || t.type === 'Resource') no(`'${c.path}' has no known type`);
-    return { ...t, nodes: true, run: navigate(input.run, (o, out) => push(o, name, out)) };
+    const underscored = `_${name}`;
+    return { ...t, nodes: true, run: navigate(input.run, (o, out) => push(o, name, underscored, out)) };
   }
-  const keys = c.choices.map((t) => name + t);
+  // Keys and their `_` twins built once: looking up a fresh string costs a hash each time.
+  const keys = c.choices.map((t) => [name + t, `_${name}${t}`]);
   if (ofType === undefined) {
     return {
       path: null,
       type: null,
       nodes: true,
       run: navigate(input.run, (o, out) => {
-        for (const k of keys) if (o[k] !== undefined || o[`_${k}`] !== undefined) return push(o, k, out);
+        for (const [k, u] of keys) if (o[k] !== undefined || o[u] !== undefined) return push(o, k, u, out);
       }),
     };
   }
@@ -109,17 +112,19 @@ function member(input: Compiled, name: string, ofType?: string): Compiled {
     ...t,
     nodes: true,
     run: navigate(input.run, (o, out) => {
-      for (const k of keys) {
-        if (o[k] === undefined && o[`_${k}`] === undefined) continue;
-        // Another type found first: the engine's ofType decides by type inheritance (a code is a string).
-        return k === wanted ? push(o, k, out) : engine();
+      for (const [k, u] of keys) {
+        if (o[k] === undefined && o[u] === undefined) continue;
+        if (k === wanted) return push(o, k, u, out);
+        // Another type found first: a primitive is never a complex type nor the reverse; between
+        // primitives (a code is a string) or complex types (an Age is a Quantity) the engine decides.
+        return PRIMITIVES.has(k.slice(name.length)) === PRIMITIVES.has(suffix) ? engine() : undefined;
       }
     }),
   };
 }
 
-function push(o: Record<string, unknown>, key: string, out: unknown[]): void {
-  if (o[`_${key}`] !== undefined) engine();
+function push(o: Record<string, unknown>, key: string, underscored: string, out: unknown[]): void {
+  if (o[underscored] !== undefined) engine();
   const v = o[key];
   if (v === undefined || v === null) return;
   if (!Array.isArray(v)) {
