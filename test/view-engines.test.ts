@@ -77,6 +77,25 @@ describe('native FHIRPath evaluator', () => {
     assert.ok(rows > 0);
   });
 
+  it('gives the rows of the fhirpath engine for expressions beyond the shipped views (truthiness, logic, indexers, choices)', () => {
+    const columns = (paths: string[]) => paths.map((path, i) => ({ name: `c${i}`, path, collection: true }));
+    const views = [
+      {
+        resource: 'Patient',
+        select: [
+          { column: columns(['name.where(use).family', "name.where(given.exists() and family != 'x').given", 'active.not()', 'gender = \'female\' xor active', 'active implies gender = \'male\'', 'deceased', 'deceased.ofType(boolean)', 'deceased.ofType(dateTime)', 'multipleBirth.ofType(integer) >= 2', 'name[1].given[0]', 'name.given.join(\'|\')', 'telecom.where(system = \'phone\' or use = \'home\').value', 'birthDate', 'address.line', 'extension.url', 'identifier.where(value < \'5\').system']) },
+          { forEach: 'name', column: columns(['family', 'given.first()', '%rowIndex', 'period.start', '$this.use']) },
+          { forEachOrNull: 'contact', column: columns(['name.family', 'relationship.coding.code', 'telecom.value.exists()']) },
+        ],
+      },
+      { resource: 'ExplanationOfBenefit', select: [{ forEach: 'item', select: [{ forEach: 'adjudication', column: columns(['category.coding.code', 'amount.value', 'amount.value > 100', 'reason.coding.code.empty()', 'value']) }] }] },
+      { resource: 'Observation', select: [{ column: columns(['value', 'value.ofType(Quantity).value', 'value.ofType(string)', 'value.ofType(CodeableConcept).coding.code', 'effective.ofType(Period).start', 'component.value.ofType(Quantity).value', 'category.coding.where(code = \'laboratory\').exists()']) }] },
+    ];
+    let rows = 0;
+    for (const view of views) rows += compare(`extra ${view.resource}`, view, plan);
+    assert.ok(rows > 0);
+  });
+
   it('decides per expression, at compile time, what it evaluates and what it leaves to the engine', () => {
     const e = new ViewExpressions([{ name: 'when', kind: 'Date', value: '2020-01-01' }]);
     const native = (expr: string, base: string | null = 'Patient') => e.compile(expr, 'x', base).native;
