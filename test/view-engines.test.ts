@@ -121,6 +121,11 @@ describe('native FHIRPath evaluator', () => {
     const patient = { resourceType: 'Patient', name: [{ given: ['A', null], _given: [null, { extension: [{ url: 'u', valueString: 'x' }] }] }] };
     assert.equal(given.native, true);
     assert.deepEqual(given.evaluate(patient, 0), compileView({ resource: 'Patient', select: [{ column: [{ name: 'g', path: 'name.given', collection: true }] }] }, { native: false }).rows(patient)[0][0]);
+    // A value given only as its extension: the engine sees an element there, so it decides.
+    const onlyExtension = { resourceType: 'Patient', _birthDate: { extension: [{ url: 'u', valueCode: 'unknown' }] } };
+    const exists = e.compile('birthDate.exists()', 'x', 'Patient');
+    assert.equal(exists.native, true);
+    assert.deepEqual(exists.evaluate(onlyExtension, 0), compileView({ resource: 'Patient', select: [{ column: [{ name: 'b', path: 'birthDate.exists()' }] }] }, { native: false }).rows(onlyExtension)[0]);
     const equal = e.compile('value.ofType(Quantity).value = 0.3', 'x', 'Observation');
     assert.equal(equal.native, true);
     assert.deepEqual(equal.evaluate({ resourceType: 'Observation', valueQuantity: { value: 0.30000000000000004 } }, 0), [true]);

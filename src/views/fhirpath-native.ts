@@ -35,6 +35,8 @@ export const NEED_ENGINE = Symbol('need-engine');
 type Step = (focus: unknown[], rowIndex: number) => unknown[];
 interface Compiled {
   run: Step;
+  /** For a run of plain members (`a.b.c`): where it starts and the keys, walked in one pass without arrays between steps. */
+  chain?: { from: Step; keys: string[]; underscored: string[] };
   /** The engine's path of the values (null when unknown, e.g. a choice without ofType). */
   path: string | null;
   /** The FHIR type of the values (`string`, `HumanName`…), null when unknown. */
@@ -88,8 +90,14 @@ function member(input: Compiled, name: string, ofType?: string): Compiled {
     if (ofType !== undefined) no(`ofType() on '${name}', which is not a choice`);
     const t = typed(c.path);
     if (t.type === null || t.type === 'Resource') no(`'${c.path}' has no known type`);
-    const underscored = `_${name}`;
-    return { ...t, nodes: true, run: navigate(input.run, (o, out) => push(o, name, underscored, out)) };
+    const chain = input.chain ? { from: input.chain.from, keys: [...input.chain.keys, name], underscored: [...input.chain.underscored, `_${name}`] } : { from: input.run, keys: [name], underscored: [`_${name}`] };
+    const { from, keys, underscored } = chain;
+    const run: Step = (focus, rowIndex) => {
+      const out: unknown[] = [];
+      for (const item of from(focus, rowIndex)) descend(item, keys, underscored, 0, out);
+      return out;
+    };
+    return { ...t, nodes: true, run, chain };
   }
   // Keys and their `_` twins built once: looking up a fresh string costs a hash each time.
   const keys = c.choices.map((t) => [name + t, `_${name}${t}`]);
@@ -124,16 +132,44 @@ function member(input: Compiled, name: string, ofType?: string): Compiled {
 }
 
 function push(o: Record<string, unknown>, key: string, underscored: string, out: unknown[]): void {
-  if (o[underscored] !== undefined) engine();
   const v = o[key];
-  if (v === undefined || v === null) return;
+  if (v === undefined || v === null) {
+    if (o[underscored] !== undefined) engine();
+    return;
+  }
   if (!Array.isArray(v)) {
     out.push(v);
     return;
   }
+  if (o[underscored] !== undefined) engine();
   for (const x of v) {
     if (x === null) engine();
     out.push(x);
+  }
+}
+
+/** Follows keys[i…] from `value` (objects only), pushing what the last key holds. */
+function descend(value: unknown, keys: string[], underscored: string[], i: number, out: unknown[]): void {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return;
+  const o = value as Record<string, unknown>;
+  const v = o[keys[i]];
+  // A primitive's `_x` twin changes the engine's answer only where the value is missing or in
+  // an array (nodes for extensions without values); a single value reads the same either way.
+  if (v === undefined || v === null) {
+    if (o[underscored[i]] !== undefined) engine();
+    return;
+  }
+  const last = i === keys.length - 1;
+  if (!Array.isArray(v)) {
+    if (last) out.push(v);
+    else descend(v, keys, underscored, i + 1, out);
+    return;
+  }
+  if (o[underscored[i]] !== undefined) engine();
+  for (const x of v) {
+    if (x === null) engine();
+    if (last) out.push(x);
+    else descend(x, keys, underscored, i + 1, out);
   }
 }
 
@@ -161,6 +197,15 @@ function functionCall(n: AstNode): { name: string; params: AstNode[] } {
   return { name, params };
 }
 
+function keys(values: unknown[], key: (x: unknown) => string | undefined): string[] {
+  const out: string[] = [];
+  for (const x of values) {
+    const k = key(x);
+    if (k !== undefined) out.push(k);
+  }
+  return out;
+}
+
 const raw = (run: Step, type: string | null = 'boolean'): Compiled => ({ run, path: null, type, nodes: false });
 const bool = (v: unknown): boolean | undefined => (v === undefined ? undefined : typeof v === 'boolean' ? v : engine());
 const single = (values: unknown[]): unknown => (values.length > 1 ? engine() : values[0]);
@@ -178,7 +223,7 @@ function invoke(input: Compiled, inv: AstNode, self: Compiled): Compiled {
   if (inv.type !== 'FunctionInvocation') no(inv.type);
   const { name, params } = functionCall(inv);
   const run = input.run;
-  const item: Compiled = { ...input, run: (focus) => focus };
+  const item: Compiled = { ...input, chain: undefined, run: (focus) => focus };
   switch (name) {
     case 'where':
     case 'exists': {
@@ -186,12 +231,12 @@ function invoke(input: Compiled, inv: AstNode, self: Compiled): Compiled {
       const crit = expression(params[0], item);
       const keep = crit.nodes ? (v: unknown[]) => v.length > 0 : (v: unknown[]) => Boolean(v[0]);
       const filter: Step = (f, r) => run(f, r).filter((x) => keep(crit.run([x], r)));
-      return name === 'where' ? { ...input, run: filter } : raw((f, r) => [filter(f, r).length > 0]);
+      return name === 'where' ? { ...input, chain: undefined, run: filter } : raw((f, r) => [filter(f, r).length > 0]);
     }
     case 'empty':
       return raw((f, r) => [run(f, r).length === 0]);
     case 'first':
-      return { ...input, run: (f, r) => run(f, r).slice(0, 1) };
+      return { ...input, chain: undefined, run: (f, r) => run(f, r).slice(0, 1) };
     case 'not':
       if (input.nodes && kindOf(input) !== 'boolean') no('not() of a non-boolean');
       return raw((f, r) => {
@@ -209,11 +254,11 @@ function invoke(input: Compiled, inv: AstNode, self: Compiled): Compiled {
       return raw((f, r) => [run(f, r).join(sep)], 'string');
     }
     case 'getResourceKey':
-      return raw((f, r) => run(f, r).flatMap((x) => resourceKey(x as Record<string, unknown>) ?? []), 'string');
+      return raw((f, r) => keys(run(f, r), (x) => resourceKey(x as Record<string, unknown>)), 'string');
     case 'getReferenceKey': {
       const type = params.length ? memberAtEnd(params[0]) : undefined;
       if (params.length && (!type || type.before)) no('getReferenceKey() type');
-      return raw((f, r) => run(f, r).flatMap((x) => referenceKey(x, type?.name) ?? []), 'string');
+      return raw((f, r) => keys(run(f, r), (x) => referenceKey(x, type?.name)), 'string');
     }
     default:
       return no(`${name}()`);
@@ -307,7 +352,7 @@ function expression(n: AstNode, self: Compiled): Compiled {
       const base = expression(child(n, 0), self);
       const index = expression(child(n, 1), self);
       if (index.type !== 'integer' || index.nodes) no('indexer that is not an integer literal or %rowIndex');
-      return { ...base, run: (f, r) => base.run(f, r).slice(...(([i]) => [i, i + 1])(index.run(f, r) as number[])) };
+      return { ...base, chain: undefined, run: (f, r) => base.run(f, r).slice(...(([i]) => [i, i + 1])(index.run(f, r) as number[])) };
     }
     case 'EqualityExpression':
       return equality(n, self);
