@@ -1,12 +1,15 @@
 /**
- * FHIRPath for views: each expression is parsed once, checked against the subset the SQL on
- * FHIR specification requires of every runner (functions outside it are refused, so a view
- * that runs here runs on any conforming runner), its constants inlined as typed literals, and
- * compiled by the `fhirpath` engine with the specification's own functions added.
+ * FHIRPath for views, the one entry point: each expression is parsed once, checked against the
+ * subset the SQL on FHIR specification requires of every runner (functions outside it are
+ * refused, so a view that runs here runs on any conforming runner), its constants inlined as
+ * typed literals, and compiled — by the native evaluator (./fhirpath-native.ts) when its input
+ * is plain JSON at a known path and it does the expression exactly, else by the `fhirpath`
+ * engine with the specification's own functions added. The choice is made per expression, at
+ * compile time; the native evaluator hands the rare input it cannot read exactly to the engine.
  *
- * Compiled expressions keep the engine's typed nodes between steps (a forEach's elements keep
- * their FHIR type, so `value.ofType(string)` inside an iterated `answer` still resolves), and
- * only a column's final value is turned into plain JSON.
+ * Engine-compiled expressions keep the engine's typed nodes between steps (a forEach's elements
+ * keep their FHIR type, so `value.ofType(string)` inside an iterated `answer` still resolves);
+ * plain JSON below the resource is given to the engine with its path, for the same reason.
  */
 import { createRequire } from 'node:module';
 import { FhirError, InvalidError, NotSupportedError } from '../errors.js';
