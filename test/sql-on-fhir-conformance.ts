@@ -15,6 +15,7 @@ function notSupported(err: unknown): boolean {
 let passed = 0;
 let failed = 0;
 let refused = 0;
+const expressions = { native: 0, engine: 0 };
 const suite = loadSuite();
 for (const file of suite) {
   for (const t of file.tests) {
@@ -22,6 +23,8 @@ for (const file of suite) {
     let problem: string | undefined;
     try {
       const view = compileView(t.view);
+      expressions.native += view.expressions.native;
+      expressions.engine += view.expressions.engine;
       const columns = view.columns.map((c) => c.name);
       const rows = file.resources.flatMap((r) => view.rows(r)).map((r) => Object.fromEntries(columns.map((c, i) => [c, r[i]])));
       problem = t.expectError ? `expected an error, got ${rows.length} row(s)` : compareRows(t, columns, rows);
@@ -40,5 +43,6 @@ for (const file of suite) {
   }
 }
 console.log(`SQL on FHIR v2 suite at ${suiteDir}: ${suite.length} files; ${refused} experimental test(s) refused as not supported`);
+console.log(`FHIRPath of the views that compiled: ${expressions.native} expression(s) native, ${expressions.engine} by the fhirpath engine`);
 console.log(`${passed} passed, ${failed} failed`);
 process.exitCode = failed ? 1 : 0;

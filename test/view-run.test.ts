@@ -214,6 +214,21 @@ describe('$run', () => {
       assert.ok(isOperationOutcome(missing));
     });
 
+    it('a small answer is sent whole with its Content-Length; one past 64 KiB streams chunked, every row once', async () => {
+      const small = await http(`${base}/ViewDefinition/observations/$run?_format=ndjson&patient=p07`);
+      assert.equal(small.status, 200, small.text);
+      assert.equal(small.headers.get('content-length'), String(Buffer.byteLength(small.text)));
+      assert.equal(small.headers.get('transfer-encoding'), null);
+      const view = { resourceType: 'ViewDefinition', resource: 'Patient', status: 'active', select: [{ column: [{ name: 'id', path: 'id' }, { name: 'family', path: 'name.family.first()' }] }] };
+      const patients = Array.from({ length: 400 }, (_, i) => ({ resourceType: 'Patient', id: `big${i}`, name: [{ family: `F${i}-${'x'.repeat(200)}` }] }));
+      const big = await http(`${base}/ViewDefinition/$run`, { body: parameters(view, patients, [{ name: '_format', valueCode: 'ndjson' }]) });
+      assert.equal(big.status, 200, big.text.slice(0, 300));
+      assert.ok(Buffer.byteLength(big.text) > 64 * 1024);
+      assert.equal(big.headers.get('content-length'), null);
+      assert.equal(big.headers.get('transfer-encoding'), 'chunked');
+      assert.deepEqual(big.text.trim().split('\n').map((l) => JSON.parse(l).id), patients.map((p) => p.id));
+    });
+
     it('every run is audited as view-run with the rows\' source resources counted', async () => {
       const r = await http(`${base}/ViewDefinition/observations/$viewdefinition-run?_format=ndjson&patient=p07`);
       assert.equal(r.status, 200, r.text);

@@ -1,33 +1,32 @@
 /**
- * FHIRPath for views: each expression is parsed once, checked against the subset the SQL on
- * FHIR specification requires of every runner (functions outside it are refused, so a view
- * that runs here runs on any conforming runner), its constants inlined as typed literals, and
- * compiled by the `fhirpath` engine with the specification's own functions added.
+ * FHIRPath for views, the one entry point: each expression is parsed once, checked against the
+ * subset the SQL on FHIR specification requires of every runner (functions outside it are
+ * refused, so a view that runs here runs on any conforming runner), its constants inlined as
+ * typed literals, and compiled — by the native evaluator (./fhirpath-native.ts) when its input
+ * is plain JSON at a known path and it does the expression exactly, else by the `fhirpath`
+ * engine with the specification's own functions added. The choice is made per expression, at
+ * compile time; the native evaluator hands the rare input it cannot read exactly to the engine.
  *
- * Compiled expressions keep the engine's typed nodes between steps (a forEach's elements keep
- * their FHIR type, so `value.ofType(string)` inside an iterated `answer` still resolves), and
- * only a column's final value is turned into plain JSON.
+ * Engine-compiled expressions keep the engine's typed nodes between steps (a forEach's elements
+ * keep their FHIR type, so `value.ofType(string)` inside an iterated `answer` still resolves);
+ * plain JSON below the resource is given to the engine with its path, for the same reason.
  */
 import { createRequire } from 'node:module';
 import { FhirError, InvalidError, NotSupportedError } from '../errors.js';
+import { isResourceType } from '../fhir/schema.js';
 import type { ConstantDef } from './definition.js';
 import { viewFunctions } from './functions.js';
+import { compileNative, NEED_ENGINE, type AstNode } from './fhirpath-native.js';
 
 const require = createRequire(import.meta.url);
 interface Engine {
   parse(expr: string): AstNode;
-  compile(expr: string, model: unknown, options: unknown): (input: unknown, vars?: Record<string, unknown>) => unknown[];
+  compile(expr: string | { base: string; expression: string }, model: unknown, options: unknown): (input: unknown, vars?: Record<string, unknown>) => unknown[];
   resolveInternalTypes(value: unknown[]): unknown[];
 }
 const fhirpath = require('fhirpath') as Engine;
 const r4Model = require('fhirpath/fhir-context/r4') as unknown;
 
-interface AstNode {
-  type: string;
-  text?: string;
-  delimitedText?: string;
-  children?: AstNode[];
-}
 
 /**
  * The functions of the specification's FHIRPath subset, with the argument counts each takes.
@@ -51,14 +50,30 @@ const SUBSET: Record<string, number[]> = {
 /** Environment variables a view may read besides its constants. */
 const BUILT_IN_VARIABLES = new Set(['rowIndex']);
 
-/** A compiled expression: input node (a resource or an element), the current %rowIndex → typed result nodes. */
+/** A compiled expression: input (a resource or an element), the current %rowIndex → result values. */
 export type Evaluator = (input: unknown, rowIndex: number) => unknown[];
+
+/**
+ * Where an expression's input comes from: plain JSON at an engine path (the resource type at
+ * the top, e.g. `Patient.contact` under a native forEach), or the engine's typed nodes (null).
+ */
+export type Base = string | null;
+
+export interface CompiledExpression {
+  evaluate: Evaluator;
+  /** True when `evaluate` gives plain JSON, false when it gives the engine's typed nodes (see plainValues). */
+  plain: boolean;
+  /** The engine path of the plain values when known (a native iteration's foci), else null. */
+  path: string | null;
+  /** Whether the native evaluator runs it (false: the `fhirpath` engine, decided at compile time). */
+  native: boolean;
+}
 
 function firstLine(message: string): string {
   return message.split('\n').filter(Boolean).slice(0, 2).join('; ').replace(/^line: 1; /, '');
 }
 
-function walk(node: AstNode, visit: (n: AstNode) => void): void {
+function walk(node: AstNode & { delimitedText?: string }, visit: (n: AstNode) => void): void {
   visit(node);
   for (const c of node.children ?? []) walk(c, visit);
 }
@@ -67,11 +82,11 @@ function walk(node: AstNode, visit: (n: AstNode) => void): void {
 function check(expr: string, at: string, constants: Map<string, string>): void {
   let ast: AstNode;
   try {
-    ast = fhirpath.parse(expr);
+    ast = fhirpath.parse(expr) as AstNode;
   } catch (err) {
     throw new InvalidError(`Invalid ViewDefinition: the FHIRPath expression at '${at}' (${JSON.stringify(expr)}) cannot be parsed: ${firstLine((err as Error).message)}`, [at]);
   }
-  walk(ast, (n) => {
+  walk(ast, (n: AstNode & { delimitedText?: string }) => {
     if (n.type === 'FunctionInvocation') {
       const fn = n.children?.find((c) => c.type === 'Functn');
       const name = fn?.children?.find((c) => c.type === 'Identifier')?.text ?? n.text ?? '?';
@@ -151,17 +166,51 @@ function inline(expr: string, literals: Map<string, string>): string {
 export class ViewExpressions {
   private readonly literals = new Map<string, string>();
 
-  constructor(constants: ConstantDef[]) {
+  /** How many expressions were compiled natively and how many by the engine. */
+  readonly counts = { native: 0, engine: 0 };
+
+  /** `native: false` compiles everything with the engine (what the differential test compares against). */
+  constructor(constants: ConstantDef[], private readonly native = true) {
     constants.forEach((c, i) => this.literals.set(c.name, literal(c, `ViewDefinition.constant[${i}]`)));
   }
 
-  /** Checks and compiles `expr` (found at `at` in the view). */
-  compile(expr: string, at: string): Evaluator {
+  /**
+   * Checks and compiles `expr` (found at `at` in the view) for input at `base`. Natively when
+   * the input is plain JSON and the expression is in what the native evaluator does exactly
+   * (and, with need 'path', its values' engine path is known, so nested expressions can run
+   * natively too); otherwise by the engine.
+   */
+  compile(expr: string, at: string, base: Base = null, need: 'values' | 'path' | 'engine' = 'values'): CompiledExpression {
     check(expr, at, this.literals);
     const text = inline(expr, this.literals);
+    // Plain JSON below the resource is given to the engine with its path, so it types it as it would its own node.
+    const engineFn = this.engine(text, at, base !== null && !isResourceType(base) ? base : null);
+    const native = base !== null && this.native && need !== 'engine' ? compileNative(fhirpath.parse(text) as AstNode, base) : undefined;
+    if (!native || (need === 'path' && native.path === null)) {
+      this.counts.engine++;
+      return { evaluate: engineFn, plain: false, path: null, native: false };
+    }
+    this.counts.native++;
+    const { evaluate } = native;
+    return {
+      native: true,
+      plain: true,
+      path: native.path,
+      evaluate: (input, rowIndex) => {
+        try {
+          return evaluate(input, rowIndex);
+        } catch (err) {
+          if (err !== NEED_ENGINE) throw err;
+          return plainValues(engineFn(input, rowIndex));
+        }
+      },
+    };
+  }
+
+  private engine(text: string, at: string, base: string | null): Evaluator {
     let fn: (input: unknown, vars?: Record<string, unknown>) => unknown[];
     try {
-      fn = fhirpath.compile(text, r4Model, { resolveInternalTypes: false, userInvocationTable: viewFunctions });
+      fn = fhirpath.compile(base ? { base, expression: text } : text, r4Model, { resolveInternalTypes: false, userInvocationTable: viewFunctions });
     } catch (err) {
       throw new InvalidError(`Invalid ViewDefinition: the FHIRPath expression at '${at}' cannot be compiled: ${firstLine((err as Error).message)}`, [at]);
     }

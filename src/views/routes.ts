@@ -22,6 +22,9 @@ type Req = FastifyRequest<{ Params: { tenant: string; id?: string }; Querystring
 
 const RUN_NAMES = ['$run', '$viewdefinition-run'];
 
+/** Answers up to this size are sent whole (see run below). */
+const SMALL_ANSWER = 64 * 1024;
+
 /** Route paths (under the tenant's FHIR base) that answer in formats of their own, not FHIR JSON. */
 export const VIEW_RUN_ROUTES: ReadonlySet<string> = new Set(RUN_NAMES.flatMap((op) => [`/ViewDefinition/${op}`, `/ViewDefinition/:id/${op}`]));
 
@@ -56,15 +59,34 @@ export function registerViewRoutes(fhir: FastifyInstance, opts: ViewRouteOptions
     if (Buffer.isBuffer(req.body)) throw new UnsupportedMediaTypeError('Send the $run parameters as a FHIR Parameters resource (application/fhir+json)');
     const params = parseRunParameters(queryPairs(req), req.method === 'POST' ? req.body : undefined);
     const prepared = await prepareRun(opts.tctx(req), req.params.id, params, acceptedFormat(req.headers.accept));
-    const first = await prepared.body.next();
+    // Up to SMALL_ANSWER bytes are gathered before anything is sent: a small answer (one
+    // member's rows) goes out as one buffer with a Content-Length, in one write, instead of a
+    // chunked stream of several; a larger one streams on from there, memory still bounded.
+    const head: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    while (size < SMALL_ANSWER) {
+      const next = await prepared.body.next();
+      if (next.done) {
+        done = true;
+        break;
+      }
+      head.push(next.value);
+      size += next.value.length;
+    }
+    reply.code(200).type(prepared.contentType).header('Content-Disposition', `inline; filename="${(prepared.view.definition.name ?? 'view').replace(/[^A-Za-z0-9_.-]/g, '_')}.${prepared.format}"`);
+    if (done) {
+      noteResources(req, prepared.counts.resources);
+      return reply.send(Buffer.concat(head));
+    }
     async function* rest(): AsyncGenerator<Buffer> {
-      if (!first.done) yield first.value;
+      yield* head;
       for await (const chunk of prepared.body) yield chunk;
       noteResources(req, prepared.counts.resources);
     }
     const stream = Readable.from(rest(), { objectMode: false });
     stream.on('error', (err) => req.log.warn({ err }, 'view run failed while streaming'));
-    return reply.code(200).type(prepared.contentType).header('Content-Disposition', `inline; filename="${(prepared.view.definition.name ?? 'view').replace(/[^A-Za-z0-9_.-]/g, '_')}.${prepared.format}"`).send(stream);
+    return reply.send(stream);
   };
   // $viewdefinition-export: asynchronous, on the Bulk export jobs (src/views/export-kickoff.ts).
   const exportViews = async (req: Req, reply: import('fastify').FastifyReply) => {

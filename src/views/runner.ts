@@ -8,7 +8,7 @@
  */
 import { InvalidError } from '../errors.js';
 import { columnsOf, parseViewDefinition, type ColumnDef, type SelectDef, type ViewDef } from './definition.js';
-import { plainValues, ViewExpressions, type Evaluator } from './fhirpath.js';
+import { plainValues, ViewExpressions, type Base, type CompiledExpression } from './fhirpath.js';
 
 /** One output row: values in the order of `CompiledView.columns`. */
 export type ViewRow = unknown[];
@@ -16,7 +16,7 @@ export type ViewRow = unknown[];
 interface CompiledColumn {
   index: number;
   def: ColumnDef;
-  evaluate: Evaluator;
+  expression: CompiledExpression;
 }
 
 interface CompiledSelect {
@@ -24,7 +24,9 @@ interface CompiledSelect {
   selects: CompiledSelect[];
   unions: CompiledSelect[];
   mode?: 'forEach' | 'forEachOrNull' | 'repeat';
-  iterate?: Evaluator[];
+  iterate?: CompiledExpression[];
+  /** repeat: the paths again, compiled for the foci they yield (whose type is that of the first level). */
+  again?: CompiledExpression[];
   /** Indexes of every column this select and its children produce (set to null on a forEachOrNull miss). */
   produces: number[];
 }
@@ -37,10 +39,18 @@ export interface CompiledView {
   columns: ColumnDef[];
   /** The rows one resource yields (none when `where` excludes it or its type is not the view's). */
   rows(resource: Record<string, unknown>): ViewRow[];
+  /** How many of its expressions run natively and how many by the `fhirpath` engine. */
+  expressions: { native: number; engine: number };
+}
+
+export interface CompileOptions {
+  /** false: every expression by the `fhirpath` engine (the reference the native evaluator is tested against). */
+  native?: boolean;
 }
 
 function columnValue(c: CompiledColumn, node: unknown, rowIndex: number): unknown {
-  const values = plainValues(c.evaluate(node, rowIndex));
+  const result = c.expression.evaluate(node, rowIndex);
+  const values = c.expression.plain ? result : plainValues(result);
   if (c.def.collection) return values;
   if (values.length > 1) {
     throw new InvalidError(`Column '${c.def.name}' (${c.def.at}.path) gave ${values.length} values for one row; a column that can hold several needs "collection": true`, [`${c.def.at}.path`], 'processing');
@@ -64,18 +74,18 @@ function foci(s: CompiledSelect, node: unknown, rowIndex: number): { node: unkno
   if (!s.mode) return [{ node, index: rowIndex }];
   if (s.mode === 'repeat') {
     const out: unknown[] = [];
-    const visit = (n: unknown) => {
-      for (const step of s.iterate!) {
-        for (const child of step(n, rowIndex)) {
+    const visit = (n: unknown, steps: CompiledExpression[]) => {
+      for (const step of steps) {
+        for (const child of step.evaluate(n, rowIndex)) {
           out.push(child);
-          visit(child);
+          visit(child, s.again!);
         }
       }
     };
-    visit(node);
+    visit(node, s.iterate!);
     return out.map((n, i) => ({ node: n, index: i }));
   }
-  return s.iterate![0](node, rowIndex).map((n, i) => ({ node: n, index: i }));
+  return s.iterate![0].evaluate(node, rowIndex).map((n, i) => ({ node: n, index: i }));
 }
 
 function selectRows(s: CompiledSelect, node: unknown, rowIndex: number): Partial[] {
@@ -105,42 +115,59 @@ function expand(s: CompiledSelect, targets: { node: unknown; index: number }[]):
   return out;
 }
 
+/**
+ * The iteration of a select compiled for input at `base`, and the base its foci have: native
+ * iterations give plain JSON at a known path, so the select's own expressions run natively
+ * too; an iteration by the engine gives typed nodes, and everything below it uses the engine.
+ */
+function compileIteration(s: SelectDef, expressions: ViewExpressions, base: Base): Pick<CompiledSelect, 'mode' | 'iterate' | 'again'> & { base: Base } {
+  const path = s.forEach ?? s.forEachOrNull;
+  if (path !== undefined) {
+    const at = `${s.at}.${s.forEach !== undefined ? 'forEach' : 'forEachOrNull'}`;
+    const e = expressions.compile(path, at, base, 'path');
+    return { mode: s.forEach !== undefined ? 'forEach' : 'forEachOrNull', iterate: [e], base: e.plain ? e.path : null };
+  }
+  if (!s.repeat) return { base };
+  const compile = (b: Base, need: 'path' | 'engine' = 'path') => s.repeat!.map((p, i) => expressions.compile(p, `${s.at}.repeat[${i}]`, b, need));
+  const first = compile(base);
+  const path0 = first[0].plain ? first[0].path : null;
+  if (path0 !== null && first.every((e) => e.plain && e.path === path0)) {
+    const again = compile(path0);
+    if (again.every((e) => e.plain && e.path === path0)) return { mode: 'repeat', iterate: first, again, base: path0 };
+  }
+  // Foci of different (or unknown) types: the engine types each node itself.
+  return { mode: 'repeat', iterate: compile(base, 'engine'), again: compile(null, 'engine'), base: null };
+}
+
 /** Parses, validates and compiles a ViewDefinition; every FHIRPath expression is compiled here, once. */
-export function compileView(json: unknown): CompiledView {
+export function compileView(json: unknown, options: CompileOptions = {}): CompiledView {
   const definition = parseViewDefinition(json);
-  const expressions = new ViewExpressions(definition.constants);
+  const expressions = new ViewExpressions(definition.constants, options.native !== false);
   const columns: ColumnDef[] = definition.select.flatMap(columnsOf);
   const positions = new Map(columns.map((c, i) => [c.name, i]));
 
-  const compileSelect = (s: SelectDef): CompiledSelect => {
-    const compiled: CompiledSelect = {
-      columns: s.column.map((def) => ({ index: positions.get(def.name)!, def, evaluate: expressions.compile(def.path, `${def.at}.path`) })),
-      selects: s.select.map(compileSelect),
-      unions: s.unionAll.map(compileSelect),
+  const compileSelect = (s: SelectDef, outer: Base): CompiledSelect => {
+    const { base, ...iteration } = compileIteration(s, expressions, outer);
+    return {
+      ...iteration,
+      columns: s.column.map((def) => ({ index: positions.get(def.name)!, def, expression: expressions.compile(def.path, `${def.at}.path`, base) })),
+      selects: s.select.map((sub) => compileSelect(sub, base)),
+      unions: s.unionAll.map((sub) => compileSelect(sub, base)),
       produces: columnsOf(s).map((c) => positions.get(c.name)!),
     };
-    if (s.forEach !== undefined) {
-      compiled.mode = 'forEach';
-      compiled.iterate = [expressions.compile(s.forEach, `${s.at}.forEach`)];
-    } else if (s.forEachOrNull !== undefined) {
-      compiled.mode = 'forEachOrNull';
-      compiled.iterate = [expressions.compile(s.forEachOrNull, `${s.at}.forEachOrNull`)];
-    } else if (s.repeat) {
-      compiled.mode = 'repeat';
-      compiled.iterate = s.repeat.map((p, i) => expressions.compile(p, `${s.at}.repeat[${i}]`));
-    }
-    return compiled;
   };
-  const root: CompiledSelect = { columns: [], selects: definition.select.map(compileSelect), unions: [], produces: [] };
-  const where = definition.where.map((w) => ({ at: w.at, path: w.path, evaluate: expressions.compile(w.path, w.at) }));
+  const root: CompiledSelect = { columns: [], selects: definition.select.map((s) => compileSelect(s, definition.resource)), unions: [], produces: [] };
+  const where = definition.where.map((w) => ({ at: w.at, path: w.path, expression: expressions.compile(w.path, w.at, definition.resource) }));
 
   return {
     definition,
     columns,
+    expressions: { ...expressions.counts },
     rows(resource) {
       if (resource.resourceType !== definition.resource) return [];
       for (const w of where) {
-        const values = plainValues(w.evaluate(resource, 0));
+        const result = w.expression.evaluate(resource, 0);
+        const values = w.expression.plain ? result : plainValues(result);
         if (values.length === 0) return [];
         if (values.length > 1 || typeof values[0] !== 'boolean') {
           throw new InvalidError(`The where path ${JSON.stringify(w.path)} (${w.at}) must give a single boolean; it gave ${values.length > 1 ? `${values.length} values` : JSON.stringify(values[0])}`, [w.at], 'processing');
