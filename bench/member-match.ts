@@ -15,7 +15,7 @@ import { fhirBase } from '../src/http/urls.js';
 import { seedTenant } from '../src/seed/load.js';
 import { openDatabase } from '../src/store/database.js';
 import { addTenant } from '../src/store/tenants.js';
-import { startBenchServer, secretClientToken } from './lib/server.js';
+import { secretClientToken, startServeProcess } from './lib/server.js';
 import { dropTenant, figure, printFigures, table, type Figure } from './lib/report.js';
 
 const MEMBERS = Number(process.env.BENCH_MATCH_MEMBERS ?? 10_000);
@@ -81,12 +81,9 @@ async function main(): Promise<void> {
     process.stderr.write(`seeding ${MEMBERS} members into ${tenant}…\n`);
     await seedTenant(db.pool, tenant, { seed: 'bench-match', members: MEMBERS });
     await db.pool.query('ANALYZE');
-    const { app, origin } = await startBenchServer(
-      config,
-      db.pool,
-      (c) => ({ ...c, limits: { ...c.limits, clientRate: 0 }, memberMatch: { ...c.memberMatch, failuresPerHour: 1_000_000 } }),
-      1,
-    );
+    // The server in a process of its own, as in production; autocannon stays in this one.
+    const server = await startServeProcess({ RATE_LIMIT_CLIENT: '0', MEMBER_MATCH_FAILURES_PER_HOUR: '1000000' }, 1);
+    const { origin } = server;
     const base = fhirBase(origin, tenant);
     const auth = await secretClientToken(db.pool, origin, tenant, { name: 'bench p2p', policy: 'payer-to-payer', organization: RECIPIENT });
     const headers = { authorization: auth, 'content-type': 'application/fhir+json' };
@@ -127,7 +124,7 @@ async function main(): Promise<void> {
       figures.push(figure(`$bulk-member-match of ${BULK} members, kick-off to result (goal < 30 s)`, seconds, 's', 30));
       process.stdout.write(`member matching on ${MEMBERS} members\n${table(rows)}\n`);
     } finally {
-      await app.close();
+      await server.stop();
     }
   } finally {
     await dropTenant(db.pool, tenant);
