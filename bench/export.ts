@@ -12,7 +12,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -22,6 +21,7 @@ import { addClient } from '../src/auth/clients.js';
 import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/store/database.js';
 import { dropTenant, figure, printFigures, table, type Figure } from './lib/report.js';
+import { freePort, peakRss } from './lib/process.js';
 import { ensureSeeded } from './lib/seeded.js';
 
 const MEMBERS = Number(process.env.BENCH_EXPORT_MEMBERS ?? 10_000);
@@ -30,21 +30,7 @@ const bin = path.join(root, 'bin', 'payer-fhir.js');
 const MB = 1024 * 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
-/** Peak resident memory of a process so far (Linux VmHWM), in bytes. */
-function peakRss(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) * 1024 : 0;
-}
 
 /** The limit: PostgreSQL streaming the same JSON to a file with COPY, nothing else. */
 async function copyLimit(pool: pg.Pool, tenant: string, dir: string): Promise<{ seconds: number; bytes: number }> {

@@ -17,7 +17,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
@@ -29,6 +28,7 @@ import { openDatabase } from '../src/store/database.js';
 import { loadShippedViews, shippedViews } from '../src/views/library.js';
 import { compileView } from '../src/views/runner.js';
 import { figure, printFigures, table, type Figure } from './lib/report.js';
+import { freePort, peakRss } from './lib/process.js';
 import { ensureSeeded } from './lib/seeded.js';
 
 const MEMBERS = Number(process.env.BENCH_VIEWS_MEMBERS ?? 10_000);
@@ -39,21 +39,7 @@ const MB = 1024 * 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const children: ChildProcess[] = [];
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
-/** Peak resident memory of a process so far (Linux VmHWM), in bytes. */
-function peakRss(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) * 1024 : 0;
-}
 
 async function startServe(storage: string): Promise<{ child: ChildProcess; origin: string }> {
   const port = await freePort();

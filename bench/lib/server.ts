@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import { addClient, type NewClient } from '../../src/auth/clients.js';
 import type { Config } from '../../src/config.js';
+import { freePort } from './process.js';
 import { buildServer } from '../../src/server.js';
 
 export async function startBenchServer(
@@ -46,10 +47,7 @@ export async function secretClientToken(pool: pg.Pool, origin: string, tenant: s
  * own work as the server's.
  */
 export async function startServeProcess(env: NodeJS.ProcessEnv, workers: number): Promise<{ child: ChildProcess; origin: string; stop: () => Promise<void> }> {
-  const probe = Fastify();
-  await probe.listen({ port: 0, host: '127.0.0.1' });
-  const port = (probe.server.address() as { port: number }).port;
-  await probe.close();
+  const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
   const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'payer-fhir.js');
   const child = spawn(process.execPath, [bin, 'serve', '--host', '127.0.0.1', '--port', String(port), '--workers', String(workers)], {
