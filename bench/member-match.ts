@@ -4,7 +4,8 @@
  * different member by a payer-to-payer client (every success stores its Consent and match;
  * then the same requests with a birth date no member has, each a counted failure, for their p99),
  * and `$bulk-member-match` of 1,000 members from kick-off to the completed result (goal
- * < 30 s). The plan is seeded into a tenant of its own and dropped afterwards.
+ * < 30 s). The plan is a kept tenant of its own, `bench-match-<members>` (seeded on first use;
+ * each run adds the Consents and matches its requests store).
  *
  *   npm run bench -- member-match   (BENCH_MATCH_MEMBERS=10000, BENCH_MATCH_SECONDS=10, BENCH_MATCH_BULK=1000)
  */
@@ -12,11 +13,10 @@ import autocannon from 'autocannon';
 import type pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { fhirBase } from '../src/http/urls.js';
-import { seedTenant } from '../src/seed/load.js';
 import { openDatabase } from '../src/store/database.js';
-import { addTenant } from '../src/store/tenants.js';
 import { secretClientToken, startServeProcess } from './lib/server.js';
-import { dropTenant, figure, printFigures, table, type Figure } from './lib/report.js';
+import { figure, printFigures, table, type Figure } from './lib/report.js';
+import { ensureSeeded } from './lib/seeded.js';
 
 const MEMBERS = Number(process.env.BENCH_MATCH_MEMBERS ?? 10_000);
 const SECONDS = Number(process.env.BENCH_MATCH_SECONDS ?? 10);
@@ -74,13 +74,9 @@ function memberParts(m: { patient: Json; memberId: string }, unmatched = false):
 async function main(): Promise<void> {
   const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent' });
   const db = await openDatabase(config, (m) => process.stderr.write(`${m}\n`));
-  const tenant = `bench-match-${process.pid}`;
-  await addTenant(db.pool, tenant);
   const figures: Figure[] = [];
   try {
-    process.stderr.write(`seeding ${MEMBERS} members into ${tenant}…\n`);
-    await seedTenant(db.pool, tenant, { seed: 'bench-match', members: MEMBERS });
-    await db.pool.query('ANALYZE');
+    const { tenant } = await ensureSeeded(db.pool, MEMBERS, 'bench-match');
     // The server in a process of its own, as in production; autocannon stays in this one.
     const server = await startServeProcess({ RATE_LIMIT_CLIENT: '0', MEMBER_MATCH_FAILURES_PER_HOUR: '1000000' }, 1);
     const { origin } = server;
@@ -127,7 +123,6 @@ async function main(): Promise<void> {
       await server.stop();
     }
   } finally {
-    await dropTenant(db.pool, tenant);
     await db.close();
   }
   printFigures('member-match', figures);

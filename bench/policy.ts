@@ -7,7 +7,9 @@
  * - read and search of an in-policy member (Patient/[id], Observation?patient, EOB?patient)
  *   by the provider client, against the same requests by an internal client (goal ≥ 0.8 of
  *   the throughput), alternating rounds so the host's drift hits both alike.
- * The plan is seeded into a tenant of its own and dropped afterwards.
+ * The server is a `serve` process of its own (autocannon stays in this one, so the load
+ * generator's work is not counted as the server's). The plan is the export benchmark's kept
+ * `bench-export-<members>`, which this benchmark only reads.
  *
  *   npm run bench -- policy   (BENCH_POLICY_MEMBERS=10000, BENCH_POLICY_SECONDS=5)
  */
@@ -15,11 +17,11 @@ import autocannon from 'autocannon';
 import { loadConfig } from '../src/config.js';
 import { fhirBase } from '../src/http/urls.js';
 import type { Organization, PolicyKind } from '../src/policy/partner-policy.js';
-import { seedTenant } from '../src/seed/load.js';
 import { openDatabase } from '../src/store/database.js';
-import { addTenant } from '../src/store/tenants.js';
-import { startBenchServer, secretClientToken } from './lib/server.js';
-import { dropTenant, figure, printFigures, table, withPeakRss, type Figure } from './lib/report.js';
+import { peakRss } from './lib/process.js';
+import { secretClientToken, startServeProcess } from './lib/server.js';
+import { figure, printFigures, table, type Figure } from './lib/report.js';
+import { ensureSeeded } from './lib/seeded.js';
 
 const MEMBERS = Number(process.env.BENCH_POLICY_MEMBERS ?? 10_000);
 const SECONDS = Number(process.env.BENCH_POLICY_SECONDS ?? 5);
@@ -28,14 +30,11 @@ const NPI = 'http://hl7.org/fhir/sid/us-npi';
 async function main(): Promise<void> {
   const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent' });
   const db = await openDatabase(config, (m) => process.stderr.write(`${m}\n`));
-  const tenant = `bench-policy-${process.pid}`;
-  await addTenant(db.pool, tenant);
   const figures: Figure[] = [];
   try {
-    process.stderr.write(`seeding ${MEMBERS} members into ${tenant}…\n`);
-    await seedTenant(db.pool, tenant, { seed: 'bench-policy', members: MEMBERS });
-    await db.pool.query('ANALYZE');
-    const { app, origin } = await startBenchServer(config, db.pool, (c) => ({ ...c, limits: { ...c.limits, clientRate: 0 }, export: { ...c.export, retryAfterSeconds: 1 } }), 2);
+    const { tenant } = await ensureSeeded(db.pool, MEMBERS);
+    const server = await startServeProcess({ RATE_LIMIT_CLIENT: '0', EXPORT_RETRY_AFTER: '1' }, 2);
+    const { origin } = server;
     const base = fhirBase(origin, tenant);
     const { rows: lists } = await db.pool.query<{ group_id: string; org_value: string; n: number }>(
       `SELECT g.group_id, g.org_value, (SELECT count(*)::int FROM partner_group_member m WHERE m.tenant = g.tenant AND m.group_id = g.group_id) AS n
@@ -67,21 +66,19 @@ async function main(): Promise<void> {
       };
       const times = { internal: [] as number[], provider: [] as number[] };
       let counts = { internal: 0, provider: 0 };
-      const { peakRss } = await withPeakRss(async () => {
-        for (let round = 0; round < 2; round++) {
-          const i = await exportOnce(internal);
-          const p = await exportOnce(provider);
-          times.internal.push(i.seconds);
-          times.provider.push(p.seconds);
-          counts = { internal: i.resources, provider: p.resources };
-        }
-      });
+      for (let round = 0; round < 2; round++) {
+        const i = await exportOnce(internal);
+        const p = await exportOnce(provider);
+        times.internal.push(i.seconds);
+        times.provider.push(p.seconds);
+        counts = { internal: i.resources, provider: p.resources };
+      }
       const best = (l: number[]) => Math.min(...l);
       const rows = [['work', 'internal', 'provider-access', 'ratio']];
       rows.push([`Group export of ${list.n} attributed members (s, best of 2)`, best(times.internal).toFixed(2), best(times.provider).toFixed(2), (best(times.provider) / best(times.internal)).toFixed(2)]);
       rows.push(['  resources exported', String(counts.internal), String(counts.provider), '']);
       figures.push(figure('provider-access Group export time / internal (goal ≤ 1.3)', best(times.provider) / best(times.internal), 'ratio', 1.3));
-      figures.push(figure('peak RSS during the exports', Math.round(peakRss / 1e6), 'MB', 0));
+      figures.push(figure("server's peak RSS after the exports", Math.round(peakRss(server.child.pid!) / 1e6), 'MB', 0));
 
       // Read and search of an in-policy member.
       const { rows: inPolicy } = await db.pool.query<{ patient_id: string }>(
@@ -105,10 +102,9 @@ async function main(): Promise<void> {
       }
       process.stdout.write(`partner policy cost on ${MEMBERS} members\n${table(rows)}\n`);
     } finally {
-      await app.close();
+      await server.stop();
     }
   } finally {
-    await dropTenant(db.pool, tenant);
     await db.close();
   }
   printFigures('policy', figures);

@@ -2,6 +2,7 @@
  * The single typed configuration, read once from the environment.
  * Every variable here is documented in the README's Configuration section.
  */
+import os from 'node:os';
 import path from 'node:path';
 
 export interface Config {
@@ -220,6 +221,8 @@ export interface ExportConfig {
   maxAttempts: number;
   /** In-process workers of `serve` (0: API only). */
   workers: number;
+  /** Threads a process lends to view export units' CPU work (0: in the worker's own thread). */
+  viewThreads: number;
   /** Output entries per manifest page when the client allows partial manifests. */
   manifestPageSize: number;
   /** Downloads from S3 storage answer 302 to a presigned URL after the token check. */
@@ -324,6 +327,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       leaseSeconds: Math.max(2, int('EXPORT_LEASE_SECONDS', 30, env)),
       maxAttempts: Math.max(1, int('EXPORT_MAX_ATTEMPTS', 3, env)),
       workers: int('EXPORT_WORKERS', 2, env),
+      viewThreads: int('EXPORT_VIEW_THREADS', os.availableParallelism(), env),
       manifestPageSize: Math.max(1, int('EXPORT_MANIFEST_PAGE_SIZE', 1000, env)),
       s3Redirect: env.EXPORT_S3_REDIRECT === 'true',
     },

@@ -3,10 +3,10 @@
  * splits every view into units over key ranges of its resource type (EXPORT_UNIT_SIZE ids) or,
  * with `patient` / `group`, over ranges of the job's members (EXPORT_UNIT_PATIENTS); a unit's
  * `type` is the view's index in the job. A view unit streams the stored JSON of its range as of
- * the job's transactionTime (`COPY … TO STDOUT`, one chunk in memory), restricted in SQL by
+ * the job's transactionTime (`COPY … TO STDOUT`, a few chunks in memory), restricted in SQL by
  * viewReadFilters for the job's recorded client, scopes and partner policy; each resource is
  * seen as that reader sees it (money removed under a partner policy), turned into rows by the
- * compiled view and encoded into the unit's own files. Runs are repeatable: a unit redone after a
+ * compiled view and encoded — on a view thread (./encoder-pool.ts) — into the unit's own files. Runs are repeatable: a unit redone after a
  * lost lease reads the same snapshot and writes files under its new attempt number.
  *
  * A resource the view cannot turn into rows (an error of the view, not of the server) ends the
@@ -24,10 +24,11 @@ import { hasMembers, viewUnitStatement, type JobSpec } from '../bulk/unit-query.
 import type { ExportConfig } from '../config.js';
 import { FhirError } from '../errors.js';
 import { operationOutcome } from '../http/outcome.js';
-import { viewReadFilters, viewSees, type Reader } from './access.js';
+import { viewReadFilters, type Reader } from './access.js';
+import { ViewChunkError, type EncodedChunk } from './chunk-encoder.js';
+import { unitEncoder } from './encoder-pool.js';
 import { ViewFiles } from './export-files.js';
-import { OUTPUT_FORMATS, rowEncoder } from './formats.js';
-import { compileViewCached as compileView, type ViewRow } from './runner.js';
+import { OUTPUT_FORMATS } from './formats.js';
 
 export interface ViewUnitContext {
   pool: pg.Pool;
@@ -64,33 +65,29 @@ export async function runViewUnit(ctx: ViewUnitContext, unit: ClaimedUnit, job: 
   const request = job.params.views!;
   const index = Number(unit.type);
   const spec = request.views[index];
-  const view = compileView(spec.definition);
-  const type = view.definition.resource;
-  const reader = readerOf(job);
-  const st = viewUnitStatement(job, unit, type, viewReadFilters(reader, type));
+  const type = String(spec.definition.resource);
+  const st = viewUnitStatement(job, unit, type, viewReadFilters(readerOf(job), type));
   const format = request.format;
-  const files = new ViewFiles(
-    ctx.storage,
-    prefix,
-    `view${index}-${spec.name}-${unit.seq}-${unit.attempt}`,
-    OUTPUT_FORMATS[format].extension,
-    () => rowEncoder(format, view.columns, { header: request.header }),
-    ctx.config.fileMaxBytes,
-  );
+  // The statement selected what the job's reader receives (money removed under a partner policy).
+  const encoder = await unitEncoder({ definition: spec.definition, format, header: request.header !== false, policied: job.policy !== undefined }, ctx.config.viewThreads);
+  const files = new ViewFiles(ctx.storage, prefix, `view${index}-${spec.name}-${unit.seq}-${unit.attempt}`, OUTPUT_FORMATS[format].extension, (empty) => encoder.end(empty), ctx.config.fileMaxBytes);
   let resources = 0;
-  let current: string | undefined;
+  // Chunks handed to the encoder and not yet written: up to two, so a view thread always has
+  // the next chunk while this thread writes the last one's bytes, and memory stays bounded.
+  const inFlight: Promise<EncodedChunk>[] = [];
+  const writeOldest = async () => {
+    const chunk = await inFlight.shift()!;
+    resources += chunk.resources;
+    await files.write(chunk);
+  };
   try {
     await copyLines(ctx.pool, st, signal, async (lines) => {
-      const rows: ViewRow[] = [];
-      for (const line of lines.toString('utf8').split('\n')) {
-        if (!line) continue;
-        const resource = viewSees(reader, type, line);
-        current = `${type}/${String(resource.id)}`;
-        for (const row of view.rows(resource)) rows.push(row);
-        resources++;
-      }
-      await files.write(rows);
+      const encoded = encoder.lines(lines);
+      encoded.catch(() => undefined); // awaited in order below; an early failure must not go unhandled meanwhile
+      inFlight.push(encoded);
+      while (inFlight.length > 2) await writeOldest();
     });
+    while (inFlight.length) await writeOldest();
     // The first unit of a view always writes a file, so every view has at least one (header or schema only when empty).
     const written = await files.finish(unit.lo === null);
     return { files: written.map((f) => ({ ...f, kind: 'output' as const, type })), resources };
@@ -98,11 +95,14 @@ export async function runViewUnit(ctx: ViewUnitContext, unit: ClaimedUnit, job: 
     await files.abort();
     if (!(err instanceof FhirError) || signal.aborted) throw err;
     const issue = err.issues[0];
+    const at = err instanceof ViewChunkError && err.at ? `at ${err.at}: ` : '';
     const outcome = operationOutcome([
-      { severity: 'error', code: issue.code, diagnostics: `View '${spec.name}' could not be exported: ${current ? `at ${current}: ` : ''}${issue.diagnostics}`, expression: issue.expression },
+      { severity: 'error', code: issue.code, diagnostics: `View '${spec.name}' could not be exported: ${at}${issue.diagnostics}`, expression: issue.expression },
     ]);
     const parts = new NdjsonParts(ctx.storage, prefix, `errors-view${index}-${unit.seq}-${unit.attempt}`, ctx.config.fileMaxBytes);
     const written = await parts.fill(() => parts.write(Buffer.from(`${JSON.stringify(outcome)}\n`)));
     return { files: written.map((f) => ({ ...f, kind: 'error' as const, type: 'OperationOutcome' })), resources };
+  } finally {
+    encoder.release();
   }
 }

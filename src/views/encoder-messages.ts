@@ -1,0 +1,17 @@
+/** The messages between an export worker and a view thread (./encoder-thread.ts, ./encoder-pool.ts). */
+import type { Issue } from '../errors.js';
+import type { ChunkSpec } from './chunk-encoder.js';
+
+export type ThreadRequest =
+  | { id: number; op: 'open'; spec: ChunkSpec }
+  | { id: number; op: 'lines'; chunk: Uint8Array }
+  | { id: number; op: 'end'; empty: boolean }
+  | { id: number; op: 'reset' };
+
+export type ThreadReply =
+  | { id: number; ok: true; value: unknown }
+  /** A view error (answered as the unit's error file) or anything else (the unit fails and is retried). */
+  | { id: number; ok: false; view?: { status: number; issues: Issue[]; at?: string }; message?: string };
+
+/** A request without its id (the pool numbers them). */
+export type ThreadCall = ThreadRequest extends infer R ? (R extends ThreadRequest ? Omit<R, 'id'> : never) : never;
