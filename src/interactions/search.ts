@@ -20,7 +20,7 @@ import { findIncludes } from '../search/includes.js';
 import { partnerJson, withoutFinancialsJson } from '../policy/basis.js';
 import type { PolicyRule } from '../policy/conditions.js';
 import { visibleKeys } from '../policy/visibility.js';
-import { guardFilter, policyFilter } from '../search/policy-filter.js';
+import { guardFilter, policyFilter, searchedPatient } from '../search/policy-filter.js';
 import { scopeFilter } from '../search/scope.js';
 import { parseFilter, parseSearch, type Filter, type SearchPlan } from '../search/parse.js';
 import { searchCount, searchEstimate, searchPage, type Cursor, type Row } from '../search/query.js';
@@ -111,7 +111,8 @@ export async function search(ctx: TenantContext, req: SearchRequest): Promise<Fh
   const rule = ctx.access?.policyRule();
   if (rule) {
     plan.filters = plan.filters.map((f) => guardFilter(f, rule));
-    extra.splice(0, extra.length, ...extra.map((f) => guardFilter(f, rule)), policyFilter(rule, types));
+    const member = searchedPatient(types.length === 1 ? types[0] : undefined, plan.filters, req.everything?.patient ?? (req.compartment?.type === 'Patient' ? req.compartment.id : undefined));
+    extra.splice(0, extra.length, ...extra.map((f) => guardFilter(f, rule)), policyFilter(rule, types, member));
   }
   if (system && types.length !== resourceTypes.size) plan.used.unshift(['_type', types.join(',')]);
   if (req.everything) extra.push({ kind: 'compartment', patients: [req.everything.patient] });

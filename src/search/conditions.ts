@@ -172,7 +172,7 @@ export function filterCondition(b: Binds, f: Filter, subject: Subject, base: str
       return `EXISTS (SELECT 1 FROM search_reference ${h} WHERE ${h}.tenant = $1 AND ${h}.type = ${b.add(f.source)} AND ${h}.param = ${b.add(f.ref.code)} AND ${h}.target_type = ${subject.type} AND ${h}.target_id = ${subject.id} AND ${inner})`;
     }
     case 'policy':
-      return policyConditionForTypes(b, f.rule, f.types, subject);
+      return policyConditionForTypes(b, f.rule, f.types, subject, f.patient);
     case 'compartment': {
       // One bound array whatever the number of patients: the statement keeps one prepared shape.
       const c = b.nextAlias('pc');

@@ -17,8 +17,8 @@ export type Filter =
   | { kind: 'any'; groups: Filter[][] }
   /** In the Patient compartment of one of these patients (resource_compartment, the Patient itself included, as exports use it). */
   | { kind: 'compartment'; patients: string[] }
-  /** The caller's partner access policy over resources of `types` (src/policy/conditions.ts). */
-  | { kind: 'policy'; rule: PolicyRule; types: string[] };
+  /** The caller's partner access policy over resources of `types` (src/policy/conditions.ts); `patient`: a member in whose compartment every row is, by the statement's other filters. */
+  | { kind: 'policy'; rule: PolicyRule; types: string[]; patient?: string };
 
 export interface SortKey {
   code: string;
