@@ -1,6 +1,6 @@
 /**
  * The CPU work of a view export unit, on one chunk of stored JSON lines at a time: each line
- * parsed as the job's reader receives it, turned into rows by the compiled view, and encoded
+ * parsed as the job's reader receives it (only the members the view may read, ./members.ts), turned into rows by the compiled view, and encoded
  * into the current file's format. It holds the open file's encoder (a Parquet file's row
  * groups and footer belong to one encoder), so a file's bytes are: the first chunk with rows
  * (opening bytes included), further chunks, then `end`.
@@ -12,6 +12,7 @@ import { FhirError } from '../errors.js';
 import { partnerJson } from '../policy/basis.js';
 import type { OutputFormat } from './formats.js';
 import { rowEncoder, type RowEncoder } from './formats.js';
+import { memberFilter, parseForView } from './members.js';
 import { compileViewCached, type CompiledView, type ViewRow } from './runner.js';
 
 /** What a unit's encoder needs to know; plain data, so it can be posted to a thread. */
@@ -48,10 +49,13 @@ const EMPTY = Buffer.alloc(0);
 
 export class ViewChunkEncoder {
   private readonly view: CompiledView;
+  /** The top-level members the view may read; the rest are never parsed. */
+  private readonly keep: ((key: string) => boolean) | undefined;
   private encoder: RowEncoder | undefined;
 
   constructor(private readonly spec: ChunkSpec) {
     this.view = compileViewCached(spec.definition);
+    this.keep = memberFilter(this.view.definition);
   }
 
   private open(): Buffer {
@@ -68,7 +72,7 @@ export class ViewChunkEncoder {
     try {
       for (const line of text.split('\n')) {
         if (!line) continue;
-        const resource = JSON.parse(this.spec.policied ? partnerJson(this.view.definition.resource, line) : line) as Record<string, unknown>;
+        const resource = parseForView(this.spec.policied ? partnerJson(this.view.definition.resource, line) : line, this.keep);
         at = `${this.view.definition.resource}/${String(resource.id)}`;
         for (const row of this.view.rows(resource)) rows.push(row);
         resources++;
