@@ -8,6 +8,7 @@
  */
 import type pg from 'pg';
 import { performWrites, type WriteOutcome, type WriteRequest } from '../interactions/writes.js';
+import { LoadStatistics } from '../store/statistics.js';
 import { isRetryable } from '../store/database.js';
 
 export interface WriteSink {
@@ -53,27 +54,34 @@ function copies(requests: WriteRequest[]): WriteRequest[] {
  * (the same rule as store/database.ts inTransaction, with the import's own BEGIN).
  */
 export function transactionPerBatch(pool: pg.Pool, tenant: string, begin: string): WriteSink {
+  // Committed batches keep the planner's picture of the tenant current while a large load runs.
+  const statistics = new LoadStatistics(pool);
+  const once = async (requests: WriteRequest[], retrySafe: boolean | undefined): Promise<WriteOutcome[]> => {
+    for (let attempt = 1; ; attempt++) {
+      const client = await pool.connect();
+      let broken = false;
+      try {
+        await client.query(begin);
+        const out = await performWrites(client, tenant, retrySafe ? copies(requests) : requests);
+        await client.query('COMMIT');
+        return out;
+      } catch (err) {
+        broken = !(await client.query('ROLLBACK').then(
+          () => true,
+          () => false,
+        ));
+        if (attempt < ATTEMPTS && isRetryable(err)) continue;
+        throw err;
+      } finally {
+        client.release(broken || undefined);
+      }
+    }
+  };
   return {
     async write(requests, retrySafe) {
-      for (let attempt = 1; ; attempt++) {
-        const client = await pool.connect();
-        let broken = false;
-        try {
-          await client.query(begin);
-          const out = await performWrites(client, tenant, retrySafe ? copies(requests) : requests);
-          await client.query('COMMIT');
-          return out;
-        } catch (err) {
-          broken = !(await client.query('ROLLBACK').then(
-            () => true,
-            () => false,
-          ));
-          if (attempt < ATTEMPTS && isRetryable(err)) continue;
-          throw err;
-        } finally {
-          client.release(broken || undefined);
-        }
-      }
+      const out = await once(requests, retrySafe);
+      await statistics.wrote(out.length);
+      return out;
     },
   };
 }

@@ -8,7 +8,7 @@
  * batch is generated while the previous one is being written (yielding to the event loop often
  * enough for the write's round trips to proceed).
  */
-import { ANALYZE_AFTER_RESOURCES, refreshStatistics } from '../store/statistics.js';
+import { ANALYZE_AFTER_RESOURCES, LoadStatistics, refreshStatistics } from '../store/statistics.js';
 import type pg from 'pg';
 import { validateResource, type Resource } from '../fhir/validation.js';
 import { performWrites, type WriteRequest } from '../interactions/writes.js';
@@ -80,15 +80,17 @@ export async function seedTenant(pool: pg.Pool, tenant: string, options: SeedLoa
   const inFlight = new Set<Promise<void>>();
   let failure: unknown;
   let batch: Resource[] = [];
+  const statistics = new LoadStatistics(pool);
   const flush = async () => {
     const full = batch;
     batch = [];
     while (inFlight.size >= concurrency) await Promise.race(inFlight);
     if (failure !== undefined) throw failure;
     const write: Promise<void> = writeBatch(pool, tenant, begin, full).then(
-      () => {
+      async () => {
         written += full.length;
         options.onProgress?.(written);
+        await statistics.wrote(full.length);
       },
       (err) => {
         failure ??= err;
