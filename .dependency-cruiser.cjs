@@ -6,7 +6,7 @@
  */
 const BELOW_INTERACTIONS = '^src/(fhir|store|search|policy)/';
 /** SQL on FHIR's row engine: pure functions over JSON, usable by the validator of ViewDefinition writes. */
-const VIEW_ENGINE = '^src/views/(runner|definition|fhirpath|fhirpath-native|functions)[.]ts$';
+const VIEW_ENGINE = '^src/views/(runner|definition|fhirpath|fhirpath-native|functions|members)[.]ts$';
 /** Money removal for partners: a pure JSON transform, rendered by the store when financial resources are written. */
 const BASIS = '^src/policy/basis[.]ts$';
 
