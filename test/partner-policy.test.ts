@@ -9,6 +9,7 @@ import { NEW_PLAN, optOut, partnerWorldBundle, PROVIDER_A } from './fixtures/par
 import { http, isOperationOutcome } from './helpers/http.js';
 import { moneyPaths, partnerExport, registerPartner, type Partner } from './helpers/partners.js';
 import { startServer, type TestServer } from './helpers/server.js';
+import { loadConfig } from '../src/config.js';
 
 const ids = (bundle: any, type?: string): string[] =>
   (bundle.entry ?? []).filter((e: any) => e.search?.mode !== 'outcome' && (!type || e.resource.resourceType === type)).map((e: any) => `${e.resource.resourceType}/${e.resource.id}`).sort();
@@ -247,5 +248,37 @@ describe('partner access policies', () => {
   it('internal clients keep seeing everything', async () => {
     const r = await http(`${base}/Patient?_count=50`);
     assert.equal(ids(r.json).length, 7);
+  });
+});
+
+// A provider-access Group export narrows each unit's members to those the policy admits, and a
+// resource in several members' compartments goes with its first admitted member (src/bulk/
+// unit-query.ts membersUnit), one member per unit here.
+describe('provider-access Group export, one member per unit', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ export: { ...loadConfig().export, unitPatients: 1 } }, { workers: 2 });
+  });
+  after(() => server.close());
+
+  it('a resource of a withheld member and an admitted one goes once, with the admitted member', async () => {
+    const { tenant, base } = await server.newTenant('policy-units');
+    assert.equal((await http(base, { body: partnerWorldBundle() })).status, 200);
+    // pa1 (first in id order) opts out; pa2's opt-out is withdrawn: pa2 is admitted, pa1 is not.
+    assert.equal((await http(`${base}/Consent/optout-pa1`, { method: 'PUT', body: optOut('optout-pa1', 'pa1', 'deny', '2025-01-01') })).status, 201);
+    assert.equal((await http(`${base}/Consent/optin-pa2`, { method: 'PUT', body: optOut('optin-pa2', 'pa2', 'permit', '2026-01-01') })).status, 201);
+    const shared = {
+      resourceType: 'Observation', id: 'obs-shared', status: 'final', code: { text: 'shared' }, effectiveDateTime: '2024-05-05',
+      subject: { reference: 'Patient/pa1' }, performer: [{ reference: 'Patient/pa2' }],
+    };
+    assert.equal((await http(`${base}/Observation/obs-shared`, { method: 'PUT', body: shared })).status, 201);
+    const only = { ...shared, id: 'obs-pa1-only', performer: undefined };
+    assert.equal((await http(`${base}/Observation/obs-pa1-only`, { method: 'PUT', body: only })).status, 201);
+    const provider = await registerPartner(server.db.pool, server.origin, tenant, 'provider-access', PROVIDER_A);
+    const x = await partnerExport(provider, `${base}/Group/att-a/$export?_type=Patient,Observation`);
+    const got = x.resources.map((r) => `${r.resourceType}/${r.id}`);
+    assert.deepEqual(got.filter((k) => k.startsWith('Patient/')).sort(), ['Patient/pa2']);
+    assert.equal(got.filter((k) => k === 'Observation/obs-shared').length, 1, got.join(', '));
+    assert.ok(!got.includes('Observation/obs-pa1-only'), 'the withheld member\'s own data stays out');
   });
 });

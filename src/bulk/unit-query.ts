@@ -13,7 +13,7 @@ import { patientCompartmentTypes } from '../fhir/compartment.js';
 import { Binds, filterCondition } from '../search/conditions.js';
 import { parseFilter, type Filter } from '../search/parse.js';
 import { FINANCIAL_TYPES, partnerContentSql } from '../policy/basis.js';
-import { policyCondition, type PolicyRule } from '../policy/conditions.js';
+import { ALLOWED_MEMBERS, allowedMemberSql, memberRuleIsPerMember, policyCondition, type MemberHint, type PolicyRule } from '../policy/conditions.js';
 import type { RestrictingPolicy } from '../policy/partner-policy.js';
 import { guardFilter, policyFilter } from '../search/policy-filter.js';
 import { scopeFilter } from '../search/scope.js';
@@ -65,7 +65,7 @@ export function jobRule(job: JobSpec): PolicyRule | undefined {
  * The search filters a type's rows must satisfy: the client's granular scopes AND its
  * `_typeFilter`s AND, under a partner policy, the policy (also inside their chains and _has).
  */
-export function typeFilters(job: JobSpec, type: string): Filter[] {
+export function typeFilters(job: JobSpec, type: string, members?: MemberHint): Filter[] {
   const out: Filter[] = [];
   const granted = new Access(job.clientId, job.scope).require(type, 'r');
   if (granted) out.push(scopeFilter(type, granted));
@@ -75,7 +75,7 @@ export function typeFilters(job: JobSpec, type: string): Filter[] {
     out.push({ kind: 'any', groups });
   }
   const rule = jobRule(job);
-  return rule ? [...out.map((f) => guardFilter(f, rule)), policyFilter(rule, [type])] : out;
+  return rule ? [...out.map((f) => guardFilter(f, rule)), policyFilter(rule, [type], members)] : out;
 }
 
 /** Whether the client may read `type` at all (its scopes, regardless of granular filters). */
@@ -90,19 +90,20 @@ export function mayRead(job: Pick<JobSpec, 'clientId' | 'scope'>, type: string):
 }
 
 /** `r` (a row of resource or its historic stand-in) is in the compartment of an exported patient. */
-function inCompartment(b: Binds, job: JobSpec, type: string, id: string, patients?: { lo: string | null; hi: string | null }, lastUpdated?: string): string {
+function inCompartment(b: Binds, job: JobSpec, type: string, id: string, patients?: { lo: string | null; hi: string | null }, lastUpdated?: string, allowed?: (patient: string) => string): string {
   if (job.params.level === 'system') return 'TRUE';
   if (!hasMembers(job)) return `EXISTS (SELECT 1 FROM resource_compartment c WHERE c.tenant = $1 AND c.type = ${type} AND c.id = ${id})`;
   const jobId = b.add(job.id, 'uuid');
   const range = patients ? `${patients.lo !== null ? ` AND m.patient_id >= ${b.add(patients.lo)}` : ''}${patients.hi !== null ? ` AND m.patient_id < ${b.add(patients.hi)}` : ''}` : '';
   // provider-delta: each member's data changed after its own lastTransmitted.
   const since = job.params.davinci?.exportType === 'hl7.fhir.us.davinci-pdex#provider-delta' && lastUpdated ? ` AND (m.since IS NULL OR ${lastUpdated} > m.since)` : '';
+  // `allowed`: only members the partner policy admits count (see membersUnit).
   let sql = `EXISTS (SELECT 1 FROM resource_compartment c JOIN export_member m ON m.job_id = ${jobId} AND m.patient_id = c.patient_id
-    WHERE c.tenant = $1 AND c.type = ${type} AND c.id = ${id}${range}${since})`;
-  // A resource in several members' compartments belongs to the unit of its first member only.
+    WHERE c.tenant = $1 AND c.type = ${type} AND c.id = ${id}${range}${since}${allowed ? ` AND ${allowed('m.patient_id')}` : ''})`;
+  // A resource in several members' compartments belongs to the unit of its first (admitted) member only.
   if (patients?.lo != null) {
     sql += ` AND NOT EXISTS (SELECT 1 FROM resource_compartment c2 JOIN export_member m2 ON m2.job_id = ${jobId} AND m2.patient_id = c2.patient_id
-      WHERE c2.tenant = $1 AND c2.type = ${type} AND c2.id = ${id} AND c2.patient_id < ${b.add(patients.lo)})`;
+      WHERE c2.tenant = $1 AND c2.type = ${type} AND c2.id = ${id} AND c2.patient_id < ${b.add(patients.lo)}${allowed ? ` AND ${allowed('m2.patient_id')}` : ''})`;
   }
   return sql;
 }
@@ -144,8 +145,8 @@ function asOf(b: Binds, job: JobSpec, type: string, where: (subject: { type: str
       WHERE r.tenant = $1 AND r.type = ${t} AND r.last_updated > ${tt} AND NOT h.deleted AND ${changed(b, job, 'h.last_updated')} AND ${now}`;
 }
 
-function filtersSql(b: Binds, job: JobSpec, type: string, subject: { type: string; id: string; lastUpdated: string }): string {
-  const parts = typeFilters(job, type).map((f) => filterCondition(b, f, subject, job.base));
+function filtersSql(b: Binds, job: JobSpec, type: string, subject: { type: string; id: string; lastUpdated: string }, members?: MemberHint): string {
+  const parts = typeFilters(job, type, members).map((f) => filterCondition(b, f, subject, job.base));
   return parts.length ? parts.join(' AND ') : 'TRUE';
 }
 
@@ -168,6 +169,19 @@ function provenanceCondition(b: Binds, job: JobSpec, s: { type: string; id: stri
   return `EXISTS (SELECT 1 FROM search_reference x WHERE x.tenant = $1 AND x.type = 'Provenance' AND x.id = ${s.id} AND x.param = 'target' AND x.target_type IS NOT NULL AND ${target}${latest})`;
 }
 
+/**
+ * A member-list unit's condition. Under a policy whose member rule does not depend on the row
+ * (provider-access), the unit's members are narrowed to those the policy admits, once per
+ * member in the compartment lookup the unit makes anyway, and the policy's own per-row member
+ * check is then already answered (ALLOWED_MEMBERS): a row in an admitted member's compartment
+ * is exactly what it asks. Dates of service and the rest are still checked per row.
+ */
+function membersUnit(b: Binds, job: JobSpec, unit: Unit, type: string, s: { type: string; id: string; lastUpdated: string }): string {
+  const rule = jobRule(job);
+  const admits = rule && memberRuleIsPerMember(rule) ? (patient: string) => allowedMemberSql(b, rule, patient)! : undefined;
+  return `${inCompartment(b, job, s.type, s.id, unit, s.lastUpdated, admits)} AND ${filtersSql(b, job, type, s, admits ? ALLOWED_MEMBERS : undefined)}`;
+}
+
 /** The statement whose rows are the unit's NDJSON lines. */
 export function unitStatement(job: JobSpec, unit: Unit): Statement {
   const b = new Binds(job.tenant);
@@ -179,7 +193,7 @@ export function unitStatement(job: JobSpec, unit: Unit): Statement {
       sql = asOf(b, job, type, (s) => `${idRange(b, unit, s.id)} AND ${inCompartment(b, job, s.type, s.id)} AND ${filtersSql(b, job, type, s)}`);
       break;
     case 'members':
-      sql = asOf(b, job, type, (s) => `${inCompartment(b, job, s.type, s.id, unit, s.lastUpdated)} AND ${filtersSql(b, job, type, s)}`);
+      sql = asOf(b, job, type, (s) => membersUnit(b, job, unit, type, s));
       break;
     case 'provenance':
       sql = asOf(b, job, type, (s) => `${idRange(b, unit, s.id)} AND ${provenanceCondition(b, job, s)} AND ${filtersSql(b, job, type, s)}`);

@@ -30,6 +30,15 @@ import { SECURITY_LABEL_SYSTEM, SENSITIVE_LABEL_CODES as SENSITIVE_CODES } from 
 import type { RestrictingPolicy } from './partner-policy.js';
 import { PAYER_TO_PAYER_YEARS, PRIOR_AUTH_CHANGE_YEARS, PROVIDER_ACCESS_FLOOR, SERVICE_DATE_PARAMS, yearsBefore } from './service-dates.js';
 
+/**
+ * What a statement's own conditions say about whose data its rows are: one member's (a patient
+ * id: every row is in that member's compartment), or ALLOWED_MEMBERS (every row is in the
+ * compartment of a member allowedMemberSql admits). Lets the member rule be answered once
+ * instead of per row; the rule itself is the same.
+ */
+export const ALLOWED_MEMBERS = Symbol('allowed-members');
+export type MemberHint = string | typeof ALLOWED_MEMBERS;
+
 /** A policy as applied at one moment. */
 export interface PolicyRule {
   policy: RestrictingPolicy;
@@ -100,6 +109,20 @@ function memberAllowed(b: BindSink, rule: PolicyRule, patient: string, labelled:
         AND ${c}.recipient_system = ${b.add(org.system)} AND ${c}.recipient_value = ${b.add(org.value)} AND ${inForce(b, c, 'low', 'high', now)}${level})`;
 }
 
+/**
+ * `patient` (SQL) is a member the policy allows, for statements that confine their rows to
+ * allowed members' compartments themselves (export units of a member list); undefined where
+ * the policy's member rule also depends on the row (payer-to-payer's sensitive labels).
+ */
+export function allowedMemberSql(b: BindSink, rule: PolicyRule, patient: string): string | undefined {
+  return memberRuleIsPerMember(rule) ? memberAllowed(b, rule, patient, undefined) : undefined;
+}
+
+/** Whether the policy's member rule is about the member alone (allowedMemberSql answers it). */
+export function memberRuleIsPerMember(rule: PolicyRule): boolean {
+  return rule.policy.kind === 'provider-access';
+}
+
 /** The resource carries a sensitive-data security label. */
 function labelledSql(b: BindSink, type: string, s: PolicySubject): string {
   const t = b.nextAlias('sl');
@@ -108,7 +131,7 @@ function labelledSql(b: BindSink, type: string, s: PolicySubject): string {
 }
 
 /** Which members' data the resource is: the condition that one of them is allowed. */
-function memberCondition(b: BindSink, rule: PolicyRule, type: string, s: PolicySubject, patient?: string): string {
+function memberCondition(b: BindSink, rule: PolicyRule, type: string, s: PolicySubject, patient?: MemberHint): string {
   // Built only where used: PostgreSQL refuses a statement with unreferenced parameters.
   const labelledFor = () => (rule.policy.kind === 'payer-to-payer' ? labelledSql(b, type, s) : undefined);
   if (type === 'Patient') return `(${memberAllowed(b, rule, s.id, labelledFor())})`;
@@ -136,6 +159,8 @@ function memberCondition(b: BindSink, rule: PolicyRule, type: string, s: PolicyS
     const any = `EXISTS (SELECT 1 FROM resource_compartment ${c} WHERE ${c}.tenant = $1 AND ${c}.type = ${b.add(type)} AND ${c}.id = ${s.id}
       AND ${memberAllowed(b, rule, `${c}.patient_id`, labelled)})`;
     if (!patient || labelled) return any;
+    // Every row is already in an allowed member's compartment: that is this rule.
+    if (patient === ALLOWED_MEMBERS) return 'TRUE';
     // Every row is `patient`'s (the statement's own filters see to it: a search by patient, a
     // compartment search, $everything): whether that member is allowed does not depend on the
     // row, so PostgreSQL answers it once per statement (an InitPlan) instead of checking
@@ -185,11 +210,11 @@ function provenanceTargetsCondition(b: BindSink, rule: PolicyRule, s: PolicySubj
 }
 
 /**
- * The whole policy for one resource type, over the subject's SQL `id`. `patient`: a member in
- * whose compartment every row is, by the statement's other conditions (src/search/policy-filter.ts
- * searchedPatient); the rule is the same, answered faster.
+ * The whole policy for one resource type, over the subject's SQL `id`. `patient`: what the
+ * statement's other conditions already say about whose data the rows are (MemberHint); the
+ * rule is the same, answered faster.
  */
-export function policyCondition(b: BindSink, rule: PolicyRule, type: string, s: PolicySubject, patient?: string): string {
+export function policyCondition(b: BindSink, rule: PolicyRule, type: string, s: PolicySubject, patient?: MemberHint): string {
   const parts = [memberCondition(b, rule, type, s, patient)];
   if (parts[0] === 'FALSE') return 'FALSE';
   const dated = serviceDateCondition(b, rule, type, s);
@@ -200,7 +225,7 @@ export function policyCondition(b: BindSink, rule: PolicyRule, type: string, s: 
 }
 
 /** The policy over resources of several types: each row is held to its own type's rule. */
-export function policyConditionForTypes(b: BindSink, rule: PolicyRule, types: readonly string[], s: PolicySubject, patient?: string): string {
+export function policyConditionForTypes(b: BindSink, rule: PolicyRule, types: readonly string[], s: PolicySubject, patient?: MemberHint): string {
   if (types.length === 1) return policyCondition(b, rule, types[0], s, patient);
   const parts = types.map((t) => {
     const c = policyCondition(b, rule, t, s, patient);

@@ -6,7 +6,7 @@
 import { InvalidError } from '../errors.js';
 import { isResourceType } from '../fhir/schema.js';
 import { searchParam, type SearchParam } from '../fhir/search-parameters.js';
-import type { PolicyRule } from '../policy/conditions.js';
+import type { MemberHint, PolicyRule } from '../policy/conditions.js';
 import { splitEscaped } from './values.js';
 
 export type Filter =
@@ -17,8 +17,8 @@ export type Filter =
   | { kind: 'any'; groups: Filter[][] }
   /** In the Patient compartment of one of these patients (resource_compartment, the Patient itself included, as exports use it). */
   | { kind: 'compartment'; patients: string[] }
-  /** The caller's partner access policy over resources of `types` (src/policy/conditions.ts); `patient`: a member in whose compartment every row is, by the statement's other filters. */
-  | { kind: 'policy'; rule: PolicyRule; types: string[]; patient?: string };
+  /** The caller's partner access policy over resources of `types` (src/policy/conditions.ts); `patient`: whose data the rows are, by the statement's other filters (MemberHint). */
+  | { kind: 'policy'; rule: PolicyRule; types: string[]; patient?: MemberHint };
 
 export interface SortKey {
   code: string;

@@ -7,10 +7,10 @@
  */
 import { patientCompartmentParams } from '../fhir/compartment.js';
 import { searchParam, type SearchParam } from '../fhir/search-parameters.js';
-import type { PolicyRule } from '../policy/conditions.js';
+import type { MemberHint, PolicyRule } from '../policy/conditions.js';
 import type { Filter } from './parse.js';
 
-export function policyFilter(rule: PolicyRule, types: string[], patient?: string): Filter {
+export function policyFilter(rule: PolicyRule, types: string[], patient?: MemberHint): Filter {
   return patient ? { kind: 'policy', rule, types, patient } : { kind: 'policy', rule, types };
 }
 
