@@ -10,6 +10,9 @@ import { http, isOperationOutcome } from './helpers/http.js';
 import { moneyPaths, partnerExport, registerPartner, type Partner } from './helpers/partners.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { loadConfig } from '../src/config.js';
+import { parseSearch } from '../src/search/parse.js';
+import { policyFilter } from '../src/search/policy-filter.js';
+import { searchPage, type Cursor } from '../src/search/query.js';
 
 const ids = (bundle: any, type?: string): string[] =>
   (bundle.entry ?? []).filter((e: any) => e.search?.mode !== 'outcome' && (!type || e.resource.resourceType === type)).map((e: any) => `${e.resource.resourceType}/${e.resource.id}`).sort();
@@ -243,6 +246,32 @@ describe('partner access policies', () => {
       // The internal view of the same tenant has all three.
       assert.equal(ids((await http(`${tb}/Provenance?_count=50`)).json).length, 3);
     });
+  });
+
+  it('a search by one member checks the policy after the sort (patient hint): the same pages as checking every row first', async () => {
+    const rule = { policy: { kind: 'provider-access' as const, clientId: provider.clientId, organization: PROVIDER_A }, now: new Date() };
+    let pages = 0;
+    let rows = 0;
+    for (const patient of ['pa1', 'pa2', 'pa3', 'pb1']) {
+      for (const type of ['Encounter', 'Observation', 'ExplanationOfBenefit', 'Coverage']) {
+        for (const sort of [undefined, '-_lastUpdated']) {
+          const plan = parseSearch([type], false, [['patient', patient], ['_count', '1'], ...(sort ? [['_sort', sort] as [string, string]] : [])], { defaultCount: 1, maxCount: 100, strict: false });
+          let everyRow: Cursor | undefined;
+          let late: Cursor | undefined;
+          for (let i = 0; i < 10; i++) {
+            const a = await searchPage(server.db.pool, tenant, plan, base, [policyFilter(rule, [type])], everyRow, true);
+            const b = await searchPage(server.db.pool, tenant, plan, base, [policyFilter(rule, [type], patient)], late, true);
+            assert.deepEqual([b.rows.map((r) => r.id), b.more, b.last], [a.rows.map((r) => r.id), a.more, a.last], `${type}?patient=${patient} ${sort ?? ''} page ${i}`);
+            pages++;
+            rows += a.rows.length;
+            if (!a.more) break;
+            everyRow = { q: '', k: a.last!, dir: 'next' };
+            late = { q: '', k: b.last!, dir: 'next' };
+          }
+        }
+      }
+    }
+    assert.ok(rows >= 6 && pages > rows, `${pages} pages, ${rows} rows`);
   });
 
   it('internal clients keep seeing everything', async () => {

@@ -84,7 +84,13 @@ function keyValue(v: unknown): unknown {
  */
 export async function searchPage(db: pg.Pool, tenant: string, plan: SearchPlan, base: string, extra: Filter[], cursor?: Cursor, partner = false): Promise<PageResult> {
   const b = new Binds(tenant);
-  const where = whereClause(b, plan, base, extra);
+  // A partner policy over one member's rows (a patient hint, src/search/policy-filter.ts) is
+  // checked after the sort, row by row until the page is full: the member's candidates are few
+  // and cheap to sort, and the policy's per-row work (the date of service) is then done for
+  // about a page of rows instead of all of the member's. Unbounded searches keep the policy in
+  // the WHERE clause, so PostgreSQL never sorts rows it could have filtered out first.
+  const late = extra.filter((f) => f.kind === 'policy' && typeof f.patient === 'string');
+  const where = whereClause(b, plan, base, extra.filter((f) => !late.includes(f)));
   const sorts = plan.sort.map((k) => ({ ...sortExpression(b, k), desc: k.desc }));
   const select = sorts.map((s, i) => `${s.sql} AS k${i}`);
   const columns: KeyColumn[] = [];
@@ -110,8 +116,22 @@ export async function searchPage(db: pg.Pool, tenant: string, plan: SearchPlan, 
   const order = columns.map((c) => `${c.expr} ${flip(c.desc) ? 'DESC' : 'ASC'}`).join(', ');
   const limit = b.add(plan.count + 1, 'int');
   const content = partner ? `${partnerContentSqlForTypes('r', plan.types)} AS content` : 'r.content';
-  const sql = `SELECT s.* FROM (SELECT r.type, r.id, ${content}, r.last_updated${select.map((s) => `, ${s}`).join('')} FROM resource r WHERE ${where}) s
-    WHERE ${after} ORDER BY ${order} LIMIT ${limit}`;
+  const candidates = `SELECT r.type, r.id, ${content}, r.last_updated${select.map((s) => `, ${s}`).join('')} FROM resource r WHERE ${where}`;
+  let sql = `SELECT s.* FROM (${candidates}) s WHERE ${after} ORDER BY ${order} LIMIT ${limit}`;
+  if (late.length) {
+    // OFFSET 0 keeps the sorted candidates a subquery of their own; the outer ORDER BY is met by
+    // its order (no second sort), so the LIMIT stops the policy checks once the page is full.
+    // The checks sit inside CASE so that PostgreSQL keeps them a per-row filter above the sort
+    // instead of turning their EXISTS into a join over every candidate; with one type, the
+    // (constant) type is left out of the order, which lets the outer ORDER BY see the inner one.
+    const checks = late.map((f) => filterCondition(b, f, { type: 's.type', id: 's.id', lastUpdated: 's.last_updated' }, base)).join(' AND ');
+    const sorted = columns
+      .filter((c) => plan.types.length > 1 || c.expr !== 's.type')
+      .map((c) => `${c.expr} ${flip(c.desc) ? 'DESC' : 'ASC'}`)
+      .join(', ');
+    sql = `SELECT s.* FROM (SELECT s.* FROM (${candidates}) s WHERE ${after} ORDER BY ${sorted} OFFSET 0) s
+      WHERE CASE WHEN ${checks} THEN TRUE ELSE FALSE END ORDER BY ${sorted} LIMIT ${limit}`;
+  }
   const { rows } = await db.query(shapedQuery(sql, b.values));
   const more = rows.length > plan.count;
   const page = rows.slice(0, plan.count);
