@@ -15,60 +15,32 @@
  *
  * The plans are the export benchmark's (`bench-export-<members>`, kept between runs).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import type pg from 'pg';
-import { addClient } from '../src/auth/clients.js';
 import { copyLines } from '../src/bulk/copy-lines.js';
 import { loadConfig } from '../src/config.js';
 import { openDatabase } from '../src/store/database.js';
 import { loadShippedViews, shippedViews } from '../src/views/library.js';
 import { compileView } from '../src/views/runner.js';
 import { figure, printFigures, table, type Figure } from './lib/report.js';
-import { freePort, peakRss } from './lib/process.js';
+import { peakRss } from './lib/process.js';
+import { secretClientToken, startServeProcess } from './lib/server.js';
 import { ensureSeeded } from './lib/seeded.js';
 
 const MEMBERS = Number(process.env.BENCH_VIEWS_MEMBERS ?? 10_000);
 const SECONDS = Number(process.env.BENCH_VIEWS_SECONDS ?? 10);
-const root = path.dirname(path.dirname(path.dirname(new URL(import.meta.url).pathname)));
-const bin = path.join(root, 'bin', 'payer-fhir.js');
 const MB = 1024 * 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const children: ChildProcess[] = [];
+const servers: { stop: () => Promise<void> }[] = [];
 
 
 
-async function startServe(storage: string): Promise<{ child: ChildProcess; origin: string }> {
-  const port = await freePort();
-  // Units of 5,000 resources, so both plans keep both workers busy (memory is per running unit).
-  const env = { ...process.env, PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, EXPORT_STORAGE: `file:${storage}`, LOG_LEVEL: 'warn', RATE_LIMIT_CLIENT: '0', EXPORT_RETRY_AFTER: '1', EXPORT_UNIT_SIZE: '5000' };
-  const child = spawn(process.execPath, [bin, 'serve', '--host', '127.0.0.1', '--workers', '2'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
-  children.push(child);
-  const origin = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 600; i++) {
-    if (await fetch(`${origin}/healthz`).then((r) => r.ok, () => false)) return { child, origin };
-    await sleep(100);
-  }
-  throw new Error('serve did not start');
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  child.kill('SIGTERM');
-  await new Promise((r) => child.once('exit', r));
-}
-
-async function bearer(pool: pg.Pool, origin: string, tenant: string): Promise<string> {
-  const { client_id, client_secret } = await addClient(pool, { tenant, name: 'bench views', secret: true, scope: 'system/*.rs', tokenTtl: 3600 });
-  const res = await fetch(`${origin}/auth/${tenant}/oauth2/v1/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client_id}:${client_secret}`).toString('base64')}` },
-    body: 'grant_type=client_credentials&scope=system%2F*.rs',
-  });
-  return `Bearer ${((await res.json()) as { access_token: string }).access_token}`;
+/** A fresh `serve` with 2 workers on the bench's storage; units of 5,000 resources, so both plans keep both workers busy (memory is per running unit). */
+function startServe(storage: string): ReturnType<typeof startServeProcess> {
+  return startServeProcess({ EXPORT_STORAGE: `file:${storage}`, RATE_LIMIT_CLIENT: '0', EXPORT_RETRY_AFTER: '1', EXPORT_UNIT_SIZE: '5000' }, 2);
 }
 
 interface JobFigures {
@@ -137,7 +109,8 @@ async function main(): Promise<void> {
     for (const [label, data] of [['1×', small], ['4×', large]] as const) {
       await loadShippedViews(db.pool, data.tenant);
       const serve = await startServe(storage);
-      const auth = await bearer(db.pool, serve.origin, data.tenant);
+      servers.push(serve);
+      const auth = await secretClientToken(db.pool, serve.origin, data.tenant, { name: 'bench views' });
       const base = `${serve.origin}/payer/system-access/v2/${data.tenant}`;
       const headers = { authorization: auth, accept: 'application/fhir+json', prefer: 'respond-async', 'content-type': 'application/fhir+json' };
       const body = JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'view', part: [{ name: 'viewReference', valueReference: { reference: 'ViewDefinition/claim-lines' } }] }, { name: '_format', valueCode: 'parquet' }] });
@@ -168,7 +141,7 @@ async function main(): Promise<void> {
           else figures.push(figure('Coverage?patient search of the same member, p99 at 16 connections (this host)', load.latency.p99, 'ms', 50));
         }
       }
-      await stop(serve.child);
+      await serve.stop();
     }
     figures.push(figure('server peak RSS after the view export, 4× vs 1× data (goal ≈ 1, flat)', rss['4×'] / MB, 'MB', rss['1×'] / MB));
     const cost = await unitCost(db.pool, small.tenant, claimLines);
@@ -178,7 +151,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${table([['figure', 'value', 'unit', 'limit', 'ratio'], ...figures.map((f) => [f.name, String(f.value), f.unit, String(f.limit), String(f.ratio)])])}\n`);
     printFigures('views', figures);
   } finally {
-    await Promise.all(children.map(stop));
+    await Promise.all(servers.map((s) => s.stop()));
     fs.rmSync(storage, { recursive: true, force: true });
     await db.close();
   }

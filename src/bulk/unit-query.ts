@@ -13,7 +13,7 @@ import { patientCompartmentTypes } from '../fhir/compartment.js';
 import { Binds, filterCondition } from '../search/conditions.js';
 import { parseFilter, type Filter } from '../search/parse.js';
 import { FINANCIAL_TYPES, partnerContentSql } from '../policy/basis.js';
-import { ALLOWED_MEMBERS, allowedMemberSql, memberRuleIsPerMember, policyCondition, type MemberHint, type PolicyRule } from '../policy/conditions.js';
+import { ALLOWED_MEMBERS, memberAdmission, policyCondition, type MemberHint, type PolicyRule } from '../policy/conditions.js';
 import type { RestrictingPolicy } from '../policy/partner-policy.js';
 import { guardFilter, policyFilter } from '../search/policy-filter.js';
 import { scopeFilter } from '../search/scope.js';
@@ -178,7 +178,7 @@ function provenanceCondition(b: Binds, job: JobSpec, s: { type: string; id: stri
  */
 function membersUnit(b: Binds, job: JobSpec, unit: Unit, type: string, s: { type: string; id: string; lastUpdated: string }): string {
   const rule = jobRule(job);
-  const admits = rule && memberRuleIsPerMember(rule) ? (patient: string) => allowedMemberSql(b, rule, patient)! : undefined;
+  const admits = rule && memberAdmission(b, rule);
   return `${inCompartment(b, job, s.type, s.id, unit, s.lastUpdated, admits)} AND ${filtersSql(b, job, type, s, admits ? ALLOWED_MEMBERS : undefined)}`;
 }
 

@@ -33,7 +33,7 @@ import { PAYER_TO_PAYER_YEARS, PRIOR_AUTH_CHANGE_YEARS, PROVIDER_ACCESS_FLOOR, S
 /**
  * What a statement's own conditions say about whose data its rows are: one member's (a patient
  * id: every row is in that member's compartment), or ALLOWED_MEMBERS (every row is in the
- * compartment of a member allowedMemberSql admits). Lets the member rule be answered once
+ * compartment of a member memberAdmission admits). Lets the member rule be answered once
  * instead of per row; the rule itself is the same.
  */
 export const ALLOWED_MEMBERS = Symbol('allowed-members');
@@ -110,17 +110,13 @@ function memberAllowed(b: BindSink, rule: PolicyRule, patient: string, labelled:
 }
 
 /**
- * `patient` (SQL) is a member the policy allows, for statements that confine their rows to
- * allowed members' compartments themselves (export units of a member list); undefined where
- * the policy's member rule also depends on the row (payer-to-payer's sensitive labels).
+ * SQL that a member (`patient`, SQL) is one the policy allows, for statements that confine
+ * their rows to allowed members' compartments themselves (export units of a member list);
+ * undefined where the policy's member rule also depends on the row (payer-to-payer's
+ * sensitive labels). Binds are added only when the returned function is called.
  */
-export function allowedMemberSql(b: BindSink, rule: PolicyRule, patient: string): string | undefined {
-  return memberRuleIsPerMember(rule) ? memberAllowed(b, rule, patient, undefined) : undefined;
-}
-
-/** Whether the policy's member rule is about the member alone (allowedMemberSql answers it). */
-export function memberRuleIsPerMember(rule: PolicyRule): boolean {
-  return rule.policy.kind === 'provider-access';
+export function memberAdmission(b: BindSink, rule: PolicyRule): ((patient: string) => string) | undefined {
+  return rule.policy.kind === 'provider-access' ? (patient) => memberAllowed(b, rule, patient, undefined) : undefined;
 }
 
 /** The resource carries a sensitive-data security label. */

@@ -113,7 +113,8 @@ export async function searchPage(db: pg.Pool, tenant: string, plan: SearchPlan, 
     }
     after = terms.join(' OR ');
   }
-  const order = columns.map((c) => `${c.expr} ${flip(c.desc) ? 'DESC' : 'ASC'}`).join(', ');
+  const orderBy = (cols: KeyColumn[]) => cols.map((c) => `${c.expr} ${flip(c.desc) ? 'DESC' : 'ASC'}`).join(', ');
+  const order = orderBy(columns);
   const limit = b.add(plan.count + 1, 'int');
   const content = partner ? `${partnerContentSqlForTypes('r', plan.types)} AS content` : 'r.content';
   const candidates = `SELECT r.type, r.id, ${content}, r.last_updated${select.map((s) => `, ${s}`).join('')} FROM resource r WHERE ${where}`;
@@ -125,10 +126,7 @@ export async function searchPage(db: pg.Pool, tenant: string, plan: SearchPlan, 
     // instead of turning their EXISTS into a join over every candidate; with one type, the
     // (constant) type is left out of the order, which lets the outer ORDER BY see the inner one.
     const checks = late.map((f) => filterCondition(b, f, { type: 's.type', id: 's.id', lastUpdated: 's.last_updated' }, base)).join(' AND ');
-    const sorted = columns
-      .filter((c) => plan.types.length > 1 || c.expr !== 's.type')
-      .map((c) => `${c.expr} ${flip(c.desc) ? 'DESC' : 'ASC'}`)
-      .join(', ');
+    const sorted = orderBy(columns.filter((c) => plan.types.length > 1 || c.expr !== 's.type'));
     sql = `SELECT s.* FROM (SELECT s.* FROM (${candidates}) s WHERE ${after} ORDER BY ${sorted} OFFSET 0) s
       WHERE CASE WHEN ${checks} THEN TRUE ELSE FALSE END ORDER BY ${sorted} LIMIT ${limit}`;
   }

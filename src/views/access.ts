@@ -8,7 +8,7 @@
 import { Access } from '../auth/access.js';
 import type { TenantContext } from '../interactions/context.js';
 import type { Filter } from '../search/parse.js';
-import { withoutFinancialsJson } from '../policy/basis.js';
+import { partnerJson } from '../policy/basis.js';
 import type { PolicyRule } from '../policy/conditions.js';
 import type { RestrictingPolicy } from '../policy/partner-policy.js';
 import { guardFilter, policyFilter } from '../search/policy-filter.js';
@@ -45,8 +45,12 @@ export function viewReadFilters(reader: Reader, type: string): Filter[] {
   return rule ? [...filters.map((f) => guardFilter(f, rule)), policyFilter(rule, [type])] : filters;
 }
 
-/** Under a partner policy a view sees resources as the partner would receive them: money removed. */
+/** Whether the reader is a partner: it reads what partners receive (partnerContentSql), money removed. */
+export function readsAsPartner(reader: Reader): boolean {
+  return 'scope' in reader ? reader.policy !== undefined : reader.access?.policyRule() !== undefined;
+}
+
+/** A row a partner's statement selected (stored Basis rendition, or JSON still to render), as the partner sees it. */
 export function viewSees(reader: Reader, type: string, json: string): Record<string, unknown> {
-  const policied = 'scope' in reader ? reader.policy !== undefined : reader.access?.policyRule() !== undefined;
-  return JSON.parse(policied ? withoutFinancialsJson(type, json) : json) as Record<string, unknown>;
+  return JSON.parse(readsAsPartner(reader) ? partnerJson(type, json) : json) as Record<string, unknown>;
 }

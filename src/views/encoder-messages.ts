@@ -13,5 +13,6 @@ export type ThreadReply =
   /** A view error (answered as the unit's error file) or anything else (the unit fails and is retried). */
   | { id: number; ok: false; view?: { status: number; issues: Issue[]; at?: string }; message?: string };
 
-/** A request without its id (the pool numbers them). */
-export type ThreadCall = ThreadRequest extends infer R ? (R extends ThreadRequest ? Omit<R, 'id'> : never) : never;
+/** Each request kind without its id (the pool numbers them). */
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+export type ThreadCall = WithoutId<ThreadRequest>;

@@ -10,7 +10,7 @@ import { NotFoundError } from '../errors.js';
 import type { TenantContext } from '../interactions/context.js';
 import { parseSearch, type Filter } from '../search/parse.js';
 import { searchPage, type Cursor } from '../search/query.js';
-import { viewReadFilters, viewSees } from './access.js';
+import { readsAsPartner, viewReadFilters, viewSees } from './access.js';
 
 /** Resources per page: big enough to amortise the statement, small enough to keep memory flat. */
 export const PAGE_SIZE = 500;
@@ -26,9 +26,11 @@ export interface SourceScope {
 export async function* storedPages(ctx: TenantContext, type: string, pairs: [string, string][], extra: Filter[], pageSize = PAGE_SIZE): AsyncGenerator<Record<string, unknown>[]> {
   const filters = [...viewReadFilters(ctx, type), ...extra];
   const plan = parseSearch([type], false, pairs, { defaultCount: pageSize, maxCount: pageSize, strict: true });
+  // A partner's rows come as stored Basis renditions, as its searches and exports do.
+  const partner = readsAsPartner(ctx);
   let cursor: Cursor | undefined;
   for (;;) {
-    const page = await searchPage(ctx.pool, ctx.tenant, plan, ctx.base, filters, cursor);
+    const page = await searchPage(ctx.pool, ctx.tenant, plan, ctx.base, filters, cursor, partner);
     if (page.rows.length) yield page.rows.map((r) => viewSees(ctx, r.type, r.content));
     if (!page.more) return;
     cursor = { q: '', k: page.last!, dir: 'next' };
