@@ -31,7 +31,12 @@ interface CompiledSelect {
   produces: number[];
 }
 
-type Partial = Map<number, unknown>;
+/**
+ * A row being built: one slot per output column, `undefined` until a select produces it
+ * (a column's value is never undefined: an empty result is null). Plain arrays of the
+ * view's width, not Maps: rows are built for every resource of an export.
+ */
+type Partial = unknown[];
 
 export interface CompiledView {
   definition: ViewDef;
@@ -59,11 +64,17 @@ function columnValue(c: CompiledColumn, node: unknown, rowIndex: number): unknow
 }
 
 function cross(left: Partial[], right: Partial[]): Partial[] {
+  // The common case, one row on the left (a select without iteration): the right rows take its values.
+  if (left.length === 1) {
+    const l = left[0];
+    for (const r of right) for (let i = 0; i < l.length; i++) if (l[i] !== undefined && r[i] === undefined) r[i] = l[i];
+    return right;
+  }
   const out: Partial[] = [];
   for (const l of left) {
     for (const r of right) {
-      const row = new Map(l);
-      for (const [k, v] of r) row.set(k, v);
+      const row = l.slice();
+      for (let i = 0; i < r.length; i++) if (r[i] !== undefined) row[i] = r[i];
       out.push(row);
     }
   }
@@ -88,29 +99,34 @@ function foci(s: CompiledSelect, node: unknown, rowIndex: number): { node: unkno
   return s.iterate![0].evaluate(node, rowIndex).map((n, i) => ({ node: n, index: i }));
 }
 
-function selectRows(s: CompiledSelect, node: unknown, rowIndex: number): Partial[] {
+function selectRows(s: CompiledSelect, node: unknown, rowIndex: number, width: number): Partial[] {
   let targets = foci(s, node, rowIndex);
   if (!targets.length) {
     if (s.mode !== 'forEachOrNull') return [];
     // forEachOrNull over nothing: one row whose columns see an empty focus (%rowIndex 0), and
     // all nulls if the nested selects yield nothing from it.
     targets = [{ node: [], index: 0 }];
-    const rows = expand(s, targets);
-    return rows.length ? rows : [new Map(s.produces.map((i) => [i, null]))];
+    const rows = expand(s, targets, width);
+    if (rows.length) return rows;
+    const empty: Partial = new Array(width).fill(undefined);
+    for (const i of s.produces) empty[i] = null;
+    return [empty];
   }
-  return expand(s, targets);
+  return expand(s, targets, width);
 }
 
-function expand(s: CompiledSelect, targets: { node: unknown; index: number }[]): Partial[] {
+function expand(s: CompiledSelect, targets: { node: unknown; index: number }[], width: number): Partial[] {
   const out: Partial[] = [];
   for (const focus of targets) {
-    let rows: Partial[] = [new Map(s.columns.map((c) => [c.index, columnValue(c, focus.node, focus.index)]))];
+    const own: Partial = new Array(width).fill(undefined);
+    for (const c of s.columns) own[c.index] = columnValue(c, focus.node, focus.index);
+    let rows: Partial[] = [own];
     for (const sub of s.selects) {
-      rows = cross(rows, selectRows(sub, focus.node, focus.index));
+      rows = cross(rows, selectRows(sub, focus.node, focus.index, width));
       if (!rows.length) break;
     }
-    if (rows.length && s.unions.length) rows = cross(rows, s.unions.flatMap((u) => selectRows(u, focus.node, focus.index)));
-    out.push(...rows);
+    if (rows.length && s.unions.length) rows = cross(rows, s.unions.flatMap((u) => selectRows(u, focus.node, focus.index, width)));
+    for (const r of rows) out.push(r);
   }
   return out;
 }
@@ -174,7 +190,9 @@ export function compileView(json: unknown, options: CompileOptions = {}): Compil
         }
         if (!values[0]) return [];
       }
-      return selectRows(root, resource, 0).map((r) => columns.map((_, i) => (r.has(i) ? r.get(i) : null)));
+      const rows = selectRows(root, resource, 0, columns.length);
+      for (const r of rows) for (let i = 0; i < r.length; i++) if (r[i] === undefined) r[i] = null;
+      return rows;
     },
   };
 }
