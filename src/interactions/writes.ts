@@ -120,7 +120,8 @@ function authorizeWrite(access: Access, r: WriteRequest): void {
  * Performs the writes in the caller's transaction, in order, and returns one outcome per request.
  * References to another request's `fullUrl` are rewritten to its final `Type/id`. `alongside`
  * adds rows of the caller's to the statement that writes the resources (one round trip fewer);
- * it is told the id each request wrote (or the conditional create matched).
+ * it is told the id each request wrote (or the conditional create matched). `begun`: the clock
+ * read with the transaction's BEGIN (store/database.ts inWriteTransaction).
  */
 export async function performWrites(
   client: pg.PoolClient,
@@ -128,6 +129,7 @@ export async function performWrites(
   requests: WriteRequest[],
   access?: Access,
   alongside?: (stmt: CteStatement, ids: string[]) => void,
+  begun?: Date,
 ): Promise<WriteOutcome[]> {
   if (access) for (const r of requests) authorizeWrite(access, r);
   const outcomes: (WriteOutcome | undefined)[] = new Array(requests.length);
@@ -177,7 +179,7 @@ export async function performWrites(
   }
 
   const rows = alongside && ((stmt: CteStatement) => alongside(stmt, finalIds));
-  const written = await writeResources(client, tenant, plans.map((p) => p.write), rows);
+  const written = await writeResources(client, tenant, plans.map((p) => p.write), rows, begun);
   if (rows && !plans.length) {
     // Nothing to write (every conditional create found its match): the caller's rows alone.
     const stmt = new CteStatement(tenant);

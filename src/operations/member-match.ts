@@ -16,7 +16,7 @@ import { ForbiddenError, InvalidError, ThrottledError, UnprocessableError } from
 import type { FhirResponse, TenantContext } from '../interactions/context.js';
 import { performWrites } from '../interactions/writes.js';
 import type { Organization, PartnerPolicy } from '../policy/partner-policy.js';
-import { inTransaction } from '../store/database.js';
+import { inWriteTransaction } from '../store/database.js';
 import { addFailure, addMatchRows, failuresThisHour, recordMatches, type MatchRow } from '../store/member-matches.js';
 import { consentForMember, consentProblem } from './consent-terms.js';
 import { findMember, type MatchResult } from './matcher.js';
@@ -58,8 +58,9 @@ export interface Matched {
 /**
  * Stores matches in the caller's transaction: each Consent (for its matched member, through the
  * normal write path) and the `member_match` rows. Returns the Consent ids, in order (null without one).
+ * `begun`: the transaction's clock when it was begun by inWriteTransaction.
  */
-export async function storeMatches(client: pg.PoolClient, tenant: string, clientId: string, matches: Matched[]): Promise<(string | null)[]> {
+export async function storeMatches(client: pg.PoolClient, tenant: string, clientId: string, matches: Matched[], begun?: Date): Promise<(string | null)[]> {
   const withConsent = matches.filter((m) => m.input.consent);
   const rowsFor = (consentIds: (string | null)[]): MatchRow[] => {
     // The latest request for a member speaks for it (a member sent twice in one batch counts once).
@@ -81,6 +82,7 @@ export async function storeMatches(client: pg.PoolClient, tenant: string, client
     withConsent.map((m) => ({ method: 'POST' as const, type: 'Consent', resource: consentForMember(m.input.consent!, m.input.patient.id, m.patientId) })),
     undefined,
     (stmt, ids) => addMatchRows(stmt, clientId, rowsFor(consentIdsOf(ids))),
+    begun,
   );
   return consentIdsOf(written.map((w) => w.id));
 }
@@ -125,7 +127,7 @@ export async function memberMatch(ctx: TenantContext, body: unknown): Promise<Me
     const why = found.kind === 'none' ? 'no member matched' : 'several members matched';
     throw new UnprocessableError(NO_MATCH, `member-match failed: ${why} (failure ${n} of ${ctx.config.memberMatch.failuresPerHour} allowed this hour)`);
   }
-  await inTransaction(ctx.pool, (client) => storeMatches(client, ctx.tenant, clientId, [{ input, patientId: found.patientId }]));
+  await inWriteTransaction(ctx.pool, (client, begun) => storeMatches(client, ctx.tenant, clientId, [{ input, patientId: found.patientId }], begun));
   const parameters = {
     resourceType: 'Parameters',
     parameter: [

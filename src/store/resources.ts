@@ -9,6 +9,7 @@ import { stampResource } from '../fhir/resource.js';
 import type { Resource } from '../fhir/validation.js';
 import { FINANCIAL_TYPES, withoutFinancialsJson } from '../policy/basis.js';
 import { CteStatement } from './cte-statement.js';
+import { WRITE_CLOCK_SQL } from './database.js';
 import { addIndexAdditions, addIndexRemovals, type IndexedResource } from './search-index.js';
 
 type Queryable = pg.Pool | pg.PoolClient;
@@ -64,7 +65,7 @@ export type Alongside = (stmt: CteStatement) => void;
  * Existing rows are locked (in key order, so concurrent batches cannot deadlock), superseded
  * versions move to history, and search-index rows are rewritten (src/store/search-index.ts).
  */
-export async function writeResources(client: pg.PoolClient, tenant: string, writes: PreparedWrite[], alongside?: Alongside): Promise<WriteResult[]> {
+export async function writeResources(client: pg.PoolClient, tenant: string, writes: PreparedWrite[], alongside?: Alongside, begun?: Date): Promise<WriteResult[]> {
   if (writes.length === 0) return [];
   const lockTypes: string[] = [];
   const lockIds: string[] = [];
@@ -87,8 +88,10 @@ export async function writeResources(client: pg.PoolClient, tenant: string, writ
   // The transaction id is taken before the clock: an export's kick-off waits for every
   // transaction older than its snapshot, so no write stamped before its transactionTime can
   // still be uncommitted when the export reads (KO-44, src/bulk/jobs.ts).
-  const { rows: clock } = await client.query<{ now: Date }>('SELECT pg_current_xact_id() AS xid, clock_timestamp() AS now');
-  const lastUpdated = clock[0].now;
+  // `begun`, the clock read with the transaction's BEGIN (inWriteTransaction), serves a batch
+  // that locks nothing; one that locks reads the clock after its locks, so that a version is
+  // never stamped earlier than the version it replaces.
+  const lastUpdated = begun && !lockIds.length ? begun : (await client.query<{ now: Date }>(WRITE_CLOCK_SQL)).rows[0].now;
   const instant = lastUpdated.toISOString();
 
   const results: WriteResult[] = [];
