@@ -17,7 +17,7 @@
 import type pg from 'pg';
 import { normalizeString } from '../fhir/extract.js';
 import { escapeSearchValue as escapeValue, searchResources as search } from '../search/resources.js';
-import { coveragesWithBeneficiaries } from '../store/member-matches.js';
+import { coveragesWithBeneficiaries, type FailureCount } from '../store/member-matches.js';
 import { readCurrentMany } from '../store/resources.js';
 import { memberIds, V2_0203, type MemberMatchInput } from './member-match-input.js';
 
@@ -104,8 +104,12 @@ function memberIdentifier(p: Json): Json {
   return chosen ? { ...umb, ...(chosen.system ? { system: chosen.system } : {}), value: chosen.value } : { ...umb, value: p.id };
 }
 
-/** Finds the one member the input describes, if exactly one. */
-export async function findMember(db: pg.Pool, tenant: string, input: MemberMatchInput): Promise<MatchResult> {
+/**
+ * Finds the one member the input describes, if exactly one. With `count`, also the client's
+ * failed matches this hour when the lookup could read them in its own statement (by member
+ * id); otherwise `failures` is undefined and the caller reads them itself.
+ */
+export async function findMember(db: pg.Pool, tenant: string, input: MemberMatchInput, count?: FailureCount): Promise<MatchResult & { failures?: number }> {
   const asked = input.patient as Json;
   const coverage = input.coverageToMatch as Json;
   const mb = memberIds(coverage);
@@ -114,9 +118,12 @@ export async function findMember(db: pg.Pool, tenant: string, input: MemberMatch
 
   let patients = new Map<string, Json>();
   let coverages: Json[];
+  let failures: number | undefined;
   if (mb.length) {
     // The coverages and their beneficiaries in one statement (the hot path of $member-match).
-    const rows = await coveragesWithBeneficiaries(db, tenant, mb, COVERAGE_LIMIT);
+    const found = await coveragesWithBeneficiaries(db, tenant, mb, COVERAGE_LIMIT, count);
+    const rows = found.rows;
+    failures = found.failures;
     coverages = rows.map((r) => JSON.parse(r.coverage) as Json);
     for (const r of rows) {
       if (!r.patient) continue;
@@ -138,7 +145,7 @@ export async function findMember(db: pg.Pool, tenant: string, input: MemberMatch
     const m = /^Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(String(c.beneficiary?.reference ?? ''));
     if (m) beneficiaries.add(m[1]);
   }
-  if (!beneficiaries.size) return { kind: 'none' };
+  if (!beneficiaries.size) return { kind: 'none', failures };
   // By member id, every beneficiary was looked up with its coverage: one not found is absent.
   const missing = mb.length ? [] : [...beneficiaries].filter((id) => !patients.has(id));
   if (missing.length) {
@@ -146,7 +153,7 @@ export async function findMember(db: pg.Pool, tenant: string, input: MemberMatch
     for (const v of read.values()) if (v.content && !v.deleted) patients.set(v.id, JSON.parse(v.content) as Json);
   }
   const matched = [...beneficiaries].map((id) => patients.get(id)).filter((p): p is Json => !!p && demographicsAgree(asked, p));
-  if (matched.length === 0) return { kind: 'none' };
-  if (matched.length > 1) return { kind: 'several', count: matched.length };
-  return { kind: 'one', patientId: matched[0].id, memberIdentifier: memberIdentifier(matched[0]) };
+  if (matched.length === 0) return { kind: 'none', failures };
+  if (matched.length > 1) return { kind: 'several', count: matched.length, failures };
+  return { kind: 'one', patientId: matched[0].id, memberIdentifier: memberIdentifier(matched[0]), failures };
 }

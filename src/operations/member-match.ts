@@ -19,7 +19,7 @@ import type { Organization, PartnerPolicy } from '../policy/partner-policy.js';
 import { inWriteTransaction } from '../store/database.js';
 import { addFailure, addMatchRows, failuresThisHour, recordMatches, type MatchRow } from '../store/member-matches.js';
 import { consentForMember, consentProblem } from './consent-terms.js';
-import { findMember, type MatchResult } from './matcher.js';
+import { findMember } from './matcher.js';
 import { memberMatchInput, type MemberMatchInput } from './member-match-input.js';
 
 /** The one answer for no match and for several: the caller cannot tell them apart. */
@@ -38,10 +38,10 @@ export function assertMayMatch(ctx: TenantContext, operation: string): PartnerPo
   return policy;
 }
 
-/** Refuses with 429 while the client's failed matches this hour are at the limit. */
-export async function assertNotThrottled(ctx: TenantContext, clientId: string, now: Date): Promise<void> {
+/** Refuses with 429 while the client's failed matches this hour (`failures`, or read now) are at the limit. */
+export async function assertNotThrottled(ctx: TenantContext, clientId: string, now: Date, failures?: number): Promise<void> {
   const limit = ctx.config.memberMatch.failuresPerHour;
-  const failures = await failuresThisHour(ctx.pool, ctx.tenant, clientId, now);
+  failures ??= await failuresThisHour(ctx.pool, ctx.tenant, clientId, now);
   if (failures < limit) return;
   const retryAfter = Math.max(1, Math.ceil((HOUR_MS - (now.getTime() % HOUR_MS)) / 1000));
   const err = new ThrottledError(`Too many failed member matches this hour (limit ${limit}); retry after ${retryAfter} s`, retryAfter);
@@ -102,12 +102,10 @@ export async function memberMatch(ctx: TenantContext, body: unknown): Promise<Me
   const policy = assertMayMatch(ctx, '$member-match');
   const clientId = ctx.access!.clientId;
   const now = new Date();
-  // The throttle's count is read while the input is checked and the member looked up (one
-  // round trip off each request), but its verdict still comes first: a throttled client gets
-  // its 429 whatever its input, and nothing is written or counted before the verdict.
-  const throttle = assertNotThrottled(ctx, clientId, now);
-  throttle.catch(() => undefined); // awaited below on every path; this only keeps it from being reported as unhandled meanwhile
-  let found: MatchResult;
+  // The throttle's verdict comes first: a throttled client gets its 429 whatever its input, and
+  // nothing is written or counted before the verdict. Its count is read by the statement that
+  // looks the member up (by member id), or on its own when the input is refused or the lookup
+  // takes another way.
   let input: MemberMatchInput;
   try {
     input = memberMatchInput(body);
@@ -116,12 +114,18 @@ export async function memberMatch(ctx: TenantContext, body: unknown): Promise<Me
     }
     const refusal = consentRefusal(input, policy, policy.organization, now);
     if (refusal) throw new UnprocessableError(`The Consent cannot be honoured: ${refusal}`, `member-match refused: the consent cannot be honoured (${refusal})`);
-    found = await findMember(ctx.pool, ctx.tenant, input);
   } catch (err) {
-    await throttle;
+    await assertNotThrottled(ctx, clientId, now);
     throw err;
   }
-  await throttle;
+  let found: Awaited<ReturnType<typeof findMember>>;
+  try {
+    found = await findMember(ctx.pool, ctx.tenant, input, { clientId, at: now });
+  } catch (err) {
+    await assertNotThrottled(ctx, clientId, now);
+    throw err;
+  }
+  await assertNotThrottled(ctx, clientId, now, found.failures);
   if (found.kind !== 'one') {
     const n = await addFailure(ctx.pool, ctx.tenant, clientId, now);
     const why = found.kind === 'none' ? 'no member matched' : 'several members matched';

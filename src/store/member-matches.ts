@@ -38,27 +38,49 @@ export async function recordMatches(client: pg.PoolClient, tenant: string, clien
   );
 }
 
+/** Whose failed matches to count alongside a lookup: a client, in the hour of `at`. */
+export interface FailureCount {
+  clientId: string;
+  at: Date;
+}
+
 /**
  * The member matcher's candidates in one round trip: the current Coverages carrying one of
  * `memberIds` as an identifier value, any system (what `Coverage?identifier=a,b` finds through
  * the search index), in id order, at most `limit`; each with the current Patient its
- * `beneficiary` names locally (null when there is none, or it is deleted).
+ * `beneficiary` names locally (null when there is none, or it is deleted). With `count`, the
+ * same statement reads that client's failed matches this hour (failuresThisHour), so that
+ * `$member-match`'s throttle costs no round trip of its own.
  */
-export async function coveragesWithBeneficiaries(db: Queryable, tenant: string, memberIds: string[], limit: number): Promise<{ coverage: string; patient: string | null }[]> {
-  const { rows } = await db.query<{ coverage: string; patient: string | null }>({
-    name: 'member-match-coverages',
-    text: `SELECT c.content AS coverage, p.content AS patient
+export async function coveragesWithBeneficiaries(
+  db: Queryable,
+  tenant: string,
+  memberIds: string[],
+  limit: number,
+  count?: FailureCount,
+): Promise<{ rows: { coverage: string; patient: string | null }[]; failures?: number }> {
+  const candidates = `SELECT c.content AS coverage, p.content AS patient, c.id
              FROM (SELECT r.id, r.content FROM resource r
                     WHERE r.tenant = $1 AND r.type = 'Coverage' AND NOT r.deleted
                       AND EXISTS (SELECT 1 FROM search_token x
                                    WHERE x.tenant = $1 AND x.type = 'Coverage' AND x.id = r.id AND x.param = 'identifier' AND x.code = ANY($2::text[]))
                     ORDER BY r.id LIMIT $3) c
              LEFT JOIN resource p ON p.tenant = $1 AND p.type = 'Patient' AND NOT p.deleted
-              AND p.id = substring((c.content::jsonb) #>> '{beneficiary,reference}' FROM '^Patient/([A-Za-z0-9.-]{1,64})$')
-            ORDER BY c.id`,
-    values: [tenant, memberIds, limit],
+              AND p.id = substring((c.content::jsonb) #>> '{beneficiary,reference}' FROM '^Patient/([A-Za-z0-9.-]{1,64})$')`;
+  if (!count) {
+    const { rows } = await db.query<{ coverage: string; patient: string | null }>({ name: 'member-match-coverages', text: `${candidates} ORDER BY c.id`, values: [tenant, memberIds, limit] });
+    return { rows };
+  }
+  // One row at least (the count), then one per candidate: a LEFT JOIN from the count's row.
+  const { rows } = await db.query<{ failures: number; coverage: string | null; patient: string | null }>({
+    name: 'member-match-coverages-counted',
+    text: `SELECT f.failures, m.coverage, m.patient
+             FROM (SELECT coalesce((SELECT failures FROM member_match_failure WHERE tenant = $1 AND client_id = $4 AND hour = $5), 0) AS failures) f
+             LEFT JOIN (${candidates}) m ON TRUE
+            ORDER BY m.id`,
+    values: [tenant, memberIds, limit, count.clientId, hourOf(count.at)],
   });
-  return rows;
+  return { rows: rows.filter((r): r is { failures: number; coverage: string; patient: string | null } => r.coverage !== null), failures: rows[0].failures };
 }
 
 /** recordMatches as part of a statement being built (store/cte-statement.ts): the same rows, no round trip of its own. */
