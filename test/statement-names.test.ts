@@ -7,7 +7,9 @@ import pg from 'pg';
 import { CursorCodec } from '../src/http/cursor.js';
 import { search } from '../src/interactions/search.js';
 import { loadCursorKey } from '../src/server.js';
-import { namedShapes, setStatementShapeLimit, shapedQuery } from '../src/store/statement-names.js';
+import { performWrites } from '../src/interactions/writes.js';
+import { inWriteTransaction } from '../src/store/database.js';
+import { namedShapes, setStatementShapeLimit, shapedQuery, shapedWrite } from '../src/store/statement-names.js';
 import { http } from './helpers/http.js';
 import { startServer, type TestServer } from './helpers/server.js';
 
@@ -92,6 +94,44 @@ describe('prepared search statements', () => {
       );
       assert.equal(Number(rows[0].custom), 0);
       assert.ok(Number(rows[0].generic) >= cases.length);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('write statements are named by shape too, and a generic plan writes every row and index row', async () => {
+    const a = shapedWrite('SELECT 1 AS w WHERE $1::int > 0', [1]);
+    assert.ok(a.name?.startsWith('write-'));
+    assert.equal(shapedWrite('SELECT 1 AS w WHERE $1::int > 0', [2]).name, a.name);
+    assert.notEqual(shapedWrite('SELECT 2 AS w WHERE $1::int > 0', [1]).name, a.name);
+
+    const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 1, options: '-c plan_cache_mode=force_generic_plan' });
+    try {
+      const ids: string[] = [];
+      for (const n of [1, 2, 3, 4, 5, 6, 7]) {
+        const observations = Array.from({ length: n }, (_, i) => ({
+          method: 'POST' as const,
+          type: 'Observation',
+          resource: { resourceType: 'Observation', status: 'final', code: { text: `w${n}-${i}` }, subject: { reference: 'Patient/p1' }, effectiveDateTime: `2020-0${n}-01` },
+        }));
+        const out = await inWriteTransaction(pool, (client, begun) => performWrites(client, tenant, observations, undefined, undefined, begun));
+        ids.push(...out.map((o) => o.id));
+      }
+      // One connection: every batch above ran the one prepared write of its shape (batches of
+      // creates of one type write the same tables, whatever their size).
+      const { rows } = await pool.query<{ runs: number; generic: number }>(
+        `SELECT generic_plans + custom_plans AS runs, generic_plans AS generic FROM pg_prepared_statements WHERE name LIKE 'write-%' AND statement LIKE '%INSERT INTO resource %'`,
+      );
+      assert.deepEqual(rows.map((r) => [Number(r.runs), Number(r.generic)]), [[7, 7]]);
+      const stored = await server.db.pool.query<{ n: number; dated: number; compartment: number }>(
+        `SELECT count(*)::int AS n,
+                (SELECT count(DISTINCT id)::int FROM search_date WHERE tenant = $1 AND type = 'Observation' AND id = ANY($2) AND param = 'date') AS dated,
+                (SELECT count(*)::int FROM resource_compartment WHERE tenant = $1 AND type = 'Observation' AND id = ANY($2) AND patient_id = 'p1') AS compartment
+           FROM resource WHERE tenant = $1 AND type = 'Observation' AND id = ANY($2)`,
+        [tenant, ids],
+      );
+      assert.deepEqual(stored.rows[0], { n: 28, dated: 28, compartment: 28 });
+      assert.deepEqual((await matches(server.db.pool, [['patient', 'p1'], ['date', 'eq2020-07-01']])).length, 7);
     } finally {
       await pool.end();
     }

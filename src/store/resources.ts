@@ -10,6 +10,7 @@ import type { Resource } from '../fhir/validation.js';
 import { FINANCIAL_TYPES, withoutFinancialsJson } from '../policy/basis.js';
 import { CteStatement } from './cte-statement.js';
 import { WRITE_CLOCK_SQL } from './database.js';
+import { shapedWrite } from './statement-names.js';
 import { addIndexAdditions, addIndexRemovals, type IndexedResource } from './search-index.js';
 
 type Queryable = pg.Pool | pg.PoolClient;
@@ -163,7 +164,7 @@ export async function writeResources(client: pg.PoolClient, tenant: string, writ
     addIndexAdditions(write, indexed);
     alongside?.(write);
     if (!write.empty) {
-      const { rows: written } = await client.query<{ n: number }>(write.text(rows.id.length ? 'SELECT count(*)::int AS n FROM w' : 'SELECT 0 AS n'), b.values);
+      const { rows: written } = await client.query<{ n: number }>(shapedWrite(write.text(rows.id.length ? 'SELECT count(*)::int AS n FROM w' : 'SELECT 0 AS n'), b.values));
       if (written[0].n !== rows.id.length) throw new ConcurrentWriteError();
     }
   }

@@ -33,6 +33,25 @@ export function shapedQuery(text: string, values: unknown[]): pg.QueryConfig {
   return name ? { name, text, values } : { text, values };
 }
 
+/**
+ * Write statements (store/resources.ts: a batch's rows and the index rows they imply, one
+ * data-modifying CTE per table written) are named the same way, apart from the searches and
+ * under a cap of their own: their shape is the set of tables a batch writes, so a process sees
+ * a few dozen at most, and planning one costs PostgreSQL more than executing a small create.
+ * Every value travels as an array (unnest), so no plan hinges on the values.
+ */
+const WRITE_SHAPES = 32;
+const writeNames = new Map<string, string>();
+
+export function shapedWrite(text: string, values: unknown[]): pg.QueryConfig {
+  let name = writeNames.get(text);
+  if (!name && writeNames.size < WRITE_SHAPES) {
+    name = `write-${writeNames.size + 1}`;
+    writeNames.set(text, name);
+  }
+  return name ? { name, text, values } : { text, values };
+}
+
 /** Shapes named so far (for tests and metrics). */
 export function namedShapes(): number {
   return names.size;
