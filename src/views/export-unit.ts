@@ -30,6 +30,9 @@ import { unitEncoder } from './encoder-pool.js';
 import { ViewFiles } from './export-files.js';
 import { OUTPUT_FORMATS } from './formats.js';
 
+/** About how much stored JSON one hand-over to the encoder carries (EOBs: about a hundred). */
+const CHUNK_BYTES = 512 * 1024;
+
 export interface ViewUnitContext {
   pool: pg.Pool;
   storage: ExportStorage;
@@ -73,20 +76,34 @@ export async function runViewUnit(ctx: ViewUnitContext, unit: ClaimedUnit, job: 
   const files = new ViewFiles(ctx.storage, prefix, `view${index}-${spec.name}-${unit.seq}-${unit.attempt}`, OUTPUT_FORMATS[format].extension, (empty) => encoder.end(empty), ctx.config.fileMaxBytes);
   let resources = 0;
   // Chunks handed to the encoder and not yet written: up to two, so a view thread always has
-  // the next chunk while this thread writes the last one's bytes, and memory stays bounded.
+  // the next chunk while this thread writes the last one's bytes, and memory stays bounded
+  // (three chunks and the one being gathered).
   const inFlight: Promise<EncodedChunk>[] = [];
   const writeOldest = async () => {
     const chunk = await inFlight.shift()!;
     resources += chunk.resources;
     await files.write(chunk);
   };
+  // COPY's lines arrive a socket read at a time (a few resources); they are handed over in
+  // chunks of about CHUNK_BYTES, so that the cost of each hand-over to a view thread (a message
+  // each way, and waking the other thread) is shared by a hundred resources or so.
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const handOver = async () => {
+    const encoded = encoder.lines(pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes));
+    pending = [];
+    pendingBytes = 0;
+    encoded.catch(() => undefined); // awaited in order below; an early failure must not go unhandled meanwhile
+    inFlight.push(encoded);
+    while (inFlight.length > 2) await writeOldest();
+  };
   try {
     await copyLines(ctx.pool, st, signal, async (lines) => {
-      const encoded = encoder.lines(lines);
-      encoded.catch(() => undefined); // awaited in order below; an early failure must not go unhandled meanwhile
-      inFlight.push(encoded);
-      while (inFlight.length > 2) await writeOldest();
+      pending.push(lines);
+      pendingBytes += lines.length;
+      if (pendingBytes >= CHUNK_BYTES) await handOver();
     });
+    if (pendingBytes) await handOver();
     while (inFlight.length) await writeOldest();
     // The first unit of a view always writes a file, so every view has at least one (header or schema only when empty).
     const written = await files.finish(unit.lo === null);
