@@ -74,6 +74,30 @@ describe('view threads', () => {
     }
   });
 
+  it('a chunk given to a thread moves there (no copy); one lent stays the caller\'s; the same rows either way', async () => {
+    const definition = await claimLinesView();
+    const spec: ChunkSpec = { definition, format: 'csv', header: true, policied: false };
+    const threads = new ViewThreads(1);
+    try {
+      const lent = Buffer.concat(eobChunks(1000));
+      const given = Buffer.concat([lent]);
+      assert.equal(given.byteOffset, 0, 'a buffer of its own');
+      const a = await threads.encoder(spec);
+      const fromLent = await a.lines(lent);
+      a.release();
+      const b = await threads.encoder(spec);
+      const fromGiven = await b.lines(given, true);
+      b.release();
+      assert.ok(fromLent.rows > 20);
+      assert.equal(fromGiven.rows, fromLent.rows);
+      assert.ok(fromGiven.bytes.equals(fromLent.bytes));
+      assert.equal(given.buffer.byteLength, 0, 'the given chunk\'s memory moved to the thread');
+      assert.ok(lent.length > 0 && lent.toString('utf8').startsWith('{'), 'the lent chunk is intact');
+    } finally {
+      threads.close();
+    }
+  });
+
   it('an empty file when asked for one: the CSV header alone', async () => {
     const threads = new ViewThreads(1);
     try {

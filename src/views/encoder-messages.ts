@@ -16,3 +16,14 @@ export type ThreadReply =
 /** Each request kind without its id (the pool numbers them). */
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 export type ThreadCall = WithoutId<ThreadRequest>;
+
+/**
+ * What a message may move instead of copying: the bytes' memory when they are all of it (a
+ * buffer of its own, as Buffer.concat makes for large sizes), so that it is freed with the
+ * receiving thread's garbage rather than waiting for the sender's. Bytes that share memory
+ * (a socket read's slice, Node's small-buffer pool) are copied.
+ */
+export function movable(bytes: Uint8Array | null | undefined): ArrayBuffer[] {
+  if (!bytes || !(bytes.buffer instanceof ArrayBuffer)) return [];
+  return bytes.byteLength > 0 && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer] : [];
+}

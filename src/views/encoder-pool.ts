@@ -12,17 +12,19 @@
  */
 import { Worker } from 'node:worker_threads';
 import { ViewChunkEncoder, ViewChunkError, type ChunkSpec, type EncodedChunk } from './chunk-encoder.js';
-import type { ThreadCall, ThreadReply } from './encoder-messages.js';
+import { movable, type ThreadCall, type ThreadReply } from './encoder-messages.js';
 
 /** A unit's encoder, wherever it runs. Calls are answered in the order they are made. */
 export interface UnitEncoder {
-  lines(chunk: Buffer): Promise<EncodedChunk>;
+  /** `given`: the caller is done with the chunk, so a view thread may take its memory instead of a copy. */
+  lines(chunk: Buffer, given?: boolean): Promise<EncodedChunk>;
   end(empty: boolean): Promise<Buffer | undefined>;
   /** The unit is over (finished or failed): frees the thread. */
   release(): void;
 }
 
 const IDLE_MS = 60_000;
+const YOUNG_GENERATION_MB = 48;
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
 
@@ -34,7 +36,10 @@ class ViewThread {
   idleTimer: NodeJS.Timeout | undefined;
 
   constructor(onDeath: (t: ViewThread) => void) {
-    this.worker = new Worker(new URL('./encoder-thread.js', import.meta.url));
+    // A young generation larger than V8's default: a chunk's parsed resources and rows die young,
+    // and with room to die there instead of being promoted the old generation (and RSS) stays
+    // flat and the collector does less.
+    this.worker = new Worker(new URL('./encoder-thread.js', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
     this.worker.unref();
     this.worker.on('message', (reply: ThreadReply) => {
       const p = this.pending.get(reply.id);
@@ -56,14 +61,15 @@ class ViewThread {
     this.worker.on('exit', (code) => die(new Error(`view thread exited (${code})`)));
   }
 
-  call<T>(msg: ThreadCall): Promise<T> {
+  /** `transfer`: memory the message takes along instead of copying (the sender gives it up). */
+  call<T>(msg: ThreadCall, transfer: ArrayBuffer[] = []): Promise<T> {
     if (this.dead) return Promise.reject(new Error('view thread stopped'));
     const id = this.nextId++;
     // A thread with work in hand keeps the process alive until it answers.
     if (this.pending.size === 0) this.worker.ref();
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.worker.postMessage({ ...msg, id });
+      this.worker.postMessage({ ...msg, id }, transfer);
     });
   }
 
@@ -131,8 +137,8 @@ export class ViewThreads {
       throw err;
     }
     return {
-      lines: async (chunk) => {
-        const r = await t.call<{ bytes: Uint8Array; rows: number; resources: number }>({ op: 'lines', chunk });
+      lines: async (chunk, given) => {
+        const r = await t.call<{ bytes: Uint8Array; rows: number; resources: number }>({ op: 'lines', chunk }, given ? movable(chunk) : []);
         return { ...r, bytes: asBuffer(r.bytes) };
       },
       end: async (empty) => {

@@ -7,7 +7,7 @@
 import { parentPort } from 'node:worker_threads';
 import { FhirError } from '../errors.js';
 import { ViewChunkEncoder, ViewChunkError } from './chunk-encoder.js';
-import type { ThreadReply, ThreadRequest } from './encoder-messages.js';
+import { movable, type ThreadReply, type ThreadRequest } from './encoder-messages.js';
 
 let encoder: ViewChunkEncoder | undefined;
 
@@ -41,5 +41,7 @@ parentPort!.on('message', (msg: ThreadRequest) => {
     // Whatever failed, the unit is over: the next unit opens its own encoder.
     encoder = undefined;
   }
-  parentPort!.postMessage(reply);
+  const value = reply.ok ? reply.value : undefined;
+  const bytes = value instanceof Uint8Array ? value : (value as { bytes?: Uint8Array } | null)?.bytes;
+  parentPort!.postMessage(reply, movable(bytes));
 });

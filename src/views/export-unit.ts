@@ -86,11 +86,13 @@ export async function runViewUnit(ctx: ViewUnitContext, unit: ClaimedUnit, job: 
   };
   // COPY's lines arrive a socket read at a time (a few resources); they are handed over in
   // chunks of about CHUNK_BYTES, so that the cost of each hand-over to a view thread (a message
-  // each way, and waking the other thread) is shared by a hundred resources or so.
+  // each way, and waking the other thread) is shared by a hundred resources or so. A gathered
+  // chunk is the encoder's from then on (a view thread takes its memory instead of a copy).
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   const handOver = async () => {
-    const encoded = encoder.lines(pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes));
+    const gathered = pending.length > 1;
+    const encoded = encoder.lines(gathered ? Buffer.concat(pending, pendingBytes) : pending[0], gathered);
     pending = [];
     pendingBytes = 0;
     encoded.catch(() => undefined); // awaited in order below; an early failure must not go unhandled meanwhile
