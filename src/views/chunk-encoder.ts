@@ -46,6 +46,7 @@ export class ViewChunkError extends FhirError {
 }
 
 const EMPTY = Buffer.alloc(0);
+const NEWLINE = 0x0a;
 
 export class ViewChunkEncoder {
   private readonly view: CompiledView;
@@ -65,12 +66,18 @@ export class ViewChunkEncoder {
 
   /** The rows of every resource in `chunk` ('\n'-terminated JSON lines), encoded; opens a file when rows come and none is open. */
   lines(chunk: Buffer | Uint8Array): EncodedChunk {
-    const text = Buffer.isBuffer(chunk) ? chunk.toString('utf8') : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).toString('utf8');
+    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     const rows: ViewRow[] = [];
     let resources = 0;
     let at: string | undefined;
     try {
-      for (const line of text.split('\n')) {
+      // Decoded a line at a time: the chunk as one string (hundreds of kB) would be allocated
+      // among V8's large objects, which only a full collection frees, and pile up between them.
+      for (let start = 0; start < bytes.length; ) {
+        let end = bytes.indexOf(NEWLINE, start);
+        if (end < 0) end = bytes.length;
+        const line = bytes.toString('utf8', start, end);
+        start = end + 1;
         if (!line) continue;
         const resource = parseForView(this.spec.policied ? partnerJson(this.view.definition.resource, line) : line, this.keep);
         at = `${this.view.definition.resource}/${String(resource.id)}`;
