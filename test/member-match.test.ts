@@ -180,4 +180,16 @@ describe('$member-match (HRex 1.1.0)', () => {
     assert.deepEqual(r.json.parameter[1].valueReference, { reference: 'Patient/jo' });
     assert.equal(await consents(), before);
   });
+
+  it('a CoverageToMatch with several member ids matches on any of them (looked up together)', async () => {
+    const body = memberMatchRequest(JO, null);
+    const coverage = body.parameter.find((p: { name: string }) => p.name === 'CoverageToMatch').resource;
+    const mb = coverage.identifier[0];
+    coverage.identifier = [{ ...mb, value: 'NOT-A-MEMBER-7' }, mb, { ...mb, value: 'NOT-A-MEMBER-8' }];
+    const r = await http(`${base}/Patient/$member-match`, { method: 'POST', body });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.parameter[1].valueReference, { reference: 'Patient/jo' });
+    coverage.identifier = [{ ...mb, value: 'NOT-A-MEMBER-7' }, { ...mb, value: 'NOT-A-MEMBER-8' }];
+    assert.equal((await http(`${base}/Patient/$member-match`, { method: 'POST', body })).status, 422);
+  });
 });

@@ -59,26 +59,35 @@ export async function coveragesWithBeneficiaries(
   limit: number,
   count?: FailureCount,
 ): Promise<{ rows: { coverage: string; patient: string | null }[]; failures?: number }> {
+  if (!Number.isInteger(limit) || limit < 1) throw new Error('coveragesWithBeneficiaries: limit must be a positive integer');
+  // Planned once per connection: one member id (nearly every request) is bound as a scalar and
+  // the limit written as a constant, so that PostgreSQL's generic plan costs what a plan for the
+  // values would and it keeps that plan; with an array or a bound limit it planned each call
+  // anew, and planning cost as much as running.
+  const one = memberIds.length === 1;
+  const ids = one ? '$2' : '$2::text[]';
   const candidates = `SELECT c.content AS coverage, p.content AS patient, c.id
              FROM (SELECT r.id, r.content FROM resource r
                     WHERE r.tenant = $1 AND r.type = 'Coverage' AND NOT r.deleted
                       AND EXISTS (SELECT 1 FROM search_token x
-                                   WHERE x.tenant = $1 AND x.type = 'Coverage' AND x.id = r.id AND x.param = 'identifier' AND x.code = ANY($2::text[]))
-                    ORDER BY r.id LIMIT $3) c
+                                   WHERE x.tenant = $1 AND x.type = 'Coverage' AND x.id = r.id AND x.param = 'identifier' AND x.code ${one ? `= ${ids}` : `= ANY(${ids})`})
+                    ORDER BY r.id LIMIT ${limit}) c
              LEFT JOIN resource p ON p.tenant = $1 AND p.type = 'Patient' AND NOT p.deleted
               AND p.id = substring((c.content::jsonb) #>> '{beneficiary,reference}' FROM '^Patient/([A-Za-z0-9.-]{1,64})$')`;
+  const name = `member-match-coverages${one ? '-1' : ''}-${limit}`;
+  const idValue = one ? memberIds[0] : memberIds;
   if (!count) {
-    const { rows } = await db.query<{ coverage: string; patient: string | null }>({ name: 'member-match-coverages', text: `${candidates} ORDER BY c.id`, values: [tenant, memberIds, limit] });
+    const { rows } = await db.query<{ coverage: string; patient: string | null }>({ name, text: `${candidates} ORDER BY c.id`, values: [tenant, idValue] });
     return { rows };
   }
   // One row at least (the count), then one per candidate: a LEFT JOIN from the count's row.
   const { rows } = await db.query<{ failures: number; coverage: string | null; patient: string | null }>({
-    name: 'member-match-coverages-counted',
+    name: `${name}-counted`,
     text: `SELECT f.failures, m.coverage, m.patient
-             FROM (SELECT coalesce((SELECT failures FROM member_match_failure WHERE tenant = $1 AND client_id = $4 AND hour = $5), 0) AS failures) f
+             FROM (SELECT coalesce((SELECT failures FROM member_match_failure WHERE tenant = $1 AND client_id = $3 AND hour = $4), 0) AS failures) f
              LEFT JOIN (${candidates}) m ON TRUE
             ORDER BY m.id`,
-    values: [tenant, memberIds, limit, count.clientId, hourOf(count.at)],
+    values: [tenant, idValue, count.clientId, hourOf(count.at)],
   });
   return { rows: rows.filter((r): r is { failures: number; coverage: string; patient: string | null } => r.coverage !== null), failures: rows[0].failures };
 }
