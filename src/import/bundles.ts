@@ -5,7 +5,7 @@
  * NDJSON line, and `urn:uuid:` references between entries are resolved across the whole
  * Bundle, even when its entries end up in different write batches.
  */
-import crypto from 'node:crypto';
+import { newResourceId } from '../fhir/ids.js';
 import { isResourceType } from '../fhir/schema.js';
 import { rewriteReferences } from '../fhir/resource.js';
 import { validateResource } from '../fhir/validation.js';
@@ -128,7 +128,7 @@ async function importEntries(entries: unknown[], type: EntriesBundleType, file: 
     if (request.method === 'POST' && fullUrl) {
       // Choose the id now, so entries in later batches can point at it: a create with a
       // fresh id is exactly what POST would have done.
-      const id = crypto.randomUUID();
+      const id = newResourceId();
       request = { ...request, method: 'PUT', id, resource: { ...request.resource!, id } };
     }
     if (fullUrl) targets.set(fullUrl, `${request.type}/${request.id}`);

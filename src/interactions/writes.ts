@@ -3,10 +3,10 @@
  * conditional-create matching, server id assignment, `urn:uuid:` resolution in every
  * reference, then one batched store write. Resources arrive here already validated.
  */
-import crypto from 'node:crypto';
 import type pg from 'pg';
 import type { Access } from '../auth/access.js';
 import { FhirError, ForbiddenError, InvalidError, NotSupportedError, PreconditionFailedError, type Issue } from '../errors.js';
+import { newResourceId } from '../fhir/ids.js';
 import { isResourceType } from '../fhir/schema.js';
 import { parseSearch } from '../search/parse.js';
 import { searchPage } from '../search/query.js';
@@ -152,7 +152,7 @@ export async function performWrites(
         continue;
       }
     }
-    const id = r.method === 'POST' ? crypto.randomUUID() : r.id!;
+    const id = r.method === 'POST' ? newResourceId() : r.id!;
     finalIds[index] = id;
     if (r.fullUrl) targets.set(r.fullUrl, `${r.type}/${id}`);
     plans.push({ index, write: { method: r.method === 'POST' ? 'create' : r.method === 'PUT' ? 'update' : 'delete', type: r.type, id, resource: r.resource, ifMatch: r.ifMatch } });
