@@ -65,12 +65,12 @@ export async function coveragesWithBeneficiaries(
   // values would and it keeps that plan; with an array or a bound limit it planned each call
   // anew, and planning cost as much as running.
   const one = memberIds.length === 1;
-  const ids = one ? '$2' : '$2::text[]';
+  const idCondition = one ? 'x.code = $2' : 'x.code = ANY($2::text[])';
   const candidates = `SELECT c.content AS coverage, p.content AS patient, c.id
              FROM (SELECT r.id, r.content FROM resource r
                     WHERE r.tenant = $1 AND r.type = 'Coverage' AND NOT r.deleted
                       AND EXISTS (SELECT 1 FROM search_token x
-                                   WHERE x.tenant = $1 AND x.type = 'Coverage' AND x.id = r.id AND x.param = 'identifier' AND x.code ${one ? `= ${ids}` : `= ANY(${ids})`})
+                                   WHERE x.tenant = $1 AND x.type = 'Coverage' AND x.id = r.id AND x.param = 'identifier' AND ${idCondition})
                     ORDER BY r.id LIMIT ${limit}) c
              LEFT JOIN resource p ON p.tenant = $1 AND p.type = 'Patient' AND NOT p.deleted
               AND p.id = substring((c.content::jsonb) #>> '{beneficiary,reference}' FROM '^Patient/([A-Za-z0-9.-]{1,64})$')`;
