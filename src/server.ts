@@ -43,6 +43,7 @@ import { requestInteraction } from './http/interaction.js';
 import { RequestLimits } from './limits/enforce.js';
 import { PgRateLimiter } from './limits/rate-limiter.js';
 import { backfillBasis } from './store/basis-backfill.js';
+import { backfillServiceDates } from './store/service-date-backfill.js';
 import { readAuditEvent, searchAuditEvents } from './audit/search.js';
 import { listenerOptions } from './http/listener.js';
 import { registerResponseTimeout } from './http/response-timeout.js';
@@ -182,9 +183,13 @@ export async function buildServer(config: Config, pool: pg.Pool, opts: BuildOpti
   workers?.start();
   app.addHook('onClose', async () => workers?.stop());
   // `$bulk-member-match` jobs run wherever export workers do (serve with workers, and `worker`).
-  // Basis renditions missing since migration 17 are filled in the background (basis-backfill.ts).
+  // Basis renditions and dates of service missing since migrations 17 and 18 are filled in the
+  // background (basis-backfill.ts, service-date-backfill.ts).
   const backfillStop = new AbortController();
-  const backfill = backfillBasis(pool, (m) => app.log.info(m), backfillStop.signal).catch((err) => app.log.warn({ err }, 'Basis backfill stopped; the next start resumes it'));
+  const info = (m: string) => app.log.info(m);
+  const backfill = backfillBasis(pool, info, backfillStop.signal)
+    .then(() => backfillServiceDates(pool, info, backfillStop.signal))
+    .catch((err) => app.log.warn({ err }, 'a backfill of stored columns stopped; the next start resumes it'));
   app.addHook('onClose', async () => {
     backfillStop.abort();
     await backfill;

@@ -10,7 +10,7 @@
 import { Access } from '../auth/access.js';
 import { ForbiddenError } from '../errors.js';
 import { patientCompartmentTypes } from '../fhir/compartment.js';
-import { Binds, filterCondition } from '../search/conditions.js';
+import { Binds, filterCondition, type Subject } from '../search/conditions.js';
 import { parseFilter, type Filter } from '../search/parse.js';
 import { FINANCIAL_TYPES, partnerContentSql } from '../policy/basis.js';
 import { ALLOWED_MEMBERS, memberAdmission, policyCondition, type MemberHint, type PolicyRule } from '../policy/conditions.js';
@@ -118,6 +118,9 @@ function servedContent(job: JobSpec, type: string, alias: string): string {
   return job.policy ? partnerContentSql(alias, FINANCIAL_TYPES.has(type)) : `${alias}.content`;
 }
 
+/** A unit's own resource row: its last_updated and stored date of service are in scope. */
+type RowSubject = Subject & { lastUpdated: string };
+
 /** Conditions on a version's last_updated: after `_since`, before `_until`. */
 function changed(b: Binds, job: JobSpec, col: string): string {
   const parts: string[] = [];
@@ -131,10 +134,10 @@ function changed(b: Binds, job: JobSpec, col: string): string {
  * `r.last_updated`): current versions written up to it, plus the version current at it for
  * resources rewritten since.
  */
-function asOf(b: Binds, job: JobSpec, type: string, where: (subject: { type: string; id: string; lastUpdated: string }) => string, extraSelect = ''): string {
+function asOf(b: Binds, job: JobSpec, type: string, where: (subject: RowSubject) => string, extraSelect = ''): string {
   const t = b.add(type);
   const tt = b.add(job.transactionTime, 'timestamptz');
-  const now = where({ type: 'r.type', id: 'r.id', lastUpdated: 'r.last_updated' });
+  const now = where({ type: 'r.type', id: 'r.id', lastUpdated: 'r.last_updated', serviceDate: 'r.service_date' });
   return `SELECT ${extraSelect}${servedContent(job, type, 'r')} FROM resource r
       WHERE r.tenant = $1 AND r.type = ${t} AND NOT r.deleted AND r.last_updated <= ${tt} AND ${changed(b, job, 'r.last_updated')} AND ${now}
     UNION ALL
@@ -145,7 +148,7 @@ function asOf(b: Binds, job: JobSpec, type: string, where: (subject: { type: str
       WHERE r.tenant = $1 AND r.type = ${t} AND r.last_updated > ${tt} AND NOT h.deleted AND ${changed(b, job, 'h.last_updated')} AND ${now}`;
 }
 
-function filtersSql(b: Binds, job: JobSpec, type: string, subject: { type: string; id: string; lastUpdated: string }, members?: MemberHint): string {
+function filtersSql(b: Binds, job: JobSpec, type: string, subject: RowSubject, members?: MemberHint): string {
   const parts = typeFilters(job, type, members).map((f) => filterCondition(b, f, subject, job.base));
   return parts.length ? parts.join(' AND ') : 'TRUE';
 }
@@ -244,7 +247,7 @@ export function organizedStatement(job: JobSpec, unit: Unit, types: string[]): S
     : `SELECT id AS patient_id FROM resource m WHERE m.tenant = $1 AND m.type = 'Patient' AND NOT m.deleted AND ${idRange(b, unit, 'm.id')}`;
   const perType = types.map((type) => {
     const t = b.add(type);
-    const filters = filtersSql(b, job, type, { type: 'r.type', id: 'r.id', lastUpdated: 'r.last_updated' });
+    const filters = filtersSql(b, job, type, { type: 'r.type', id: 'r.id', lastUpdated: 'r.last_updated', serviceDate: 'r.service_date' });
     return `SELECT c.patient_id, r.type, r.id, CASE WHEN r.last_updated <= ${tt} THEN ${servedContent(job, type, 'r')} ELSE ${servedContent(job, type, 'h')} END AS content
       FROM resource_compartment c JOIN resource r ON r.tenant = $1 AND r.type = c.type AND r.id = c.id
       LEFT JOIN LATERAL (SELECT content, basis, deleted, last_updated FROM resource_history h

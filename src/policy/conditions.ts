@@ -12,7 +12,7 @@
  *   Groups only when they are the client's own lists; Consents (payer-to-payer) only those
  *   naming the client as recipient; the provider and knowledge directory always; anything
  *   else (Binary, unknown kinds of data) never;
- * - it has a date of service within the policy's look-back (src/policy/service-dates.ts);
+ * - it has a date of service within the policy's look-back (src/fhir/service-dates.ts, stored as resource.service_date);
  * - payer-to-payer: it carries no sensitive-data label unless the member's consent is
  *   `#sensitive`, and a prior authorization is active or changed within the last year;
  * - a Provenance: every resource it targets is visible too (otherwise it would show a withheld
@@ -28,7 +28,8 @@
 import { patientCompartmentTypes } from '../fhir/compartment.js';
 import { SECURITY_LABEL_SYSTEM, SENSITIVE_LABEL_CODES as SENSITIVE_CODES } from '../fhir/sensitivity.js';
 import type { RestrictingPolicy } from './partner-policy.js';
-import { PAYER_TO_PAYER_YEARS, PRIOR_AUTH_CHANGE_YEARS, PROVIDER_ACCESS_FLOOR, SERVICE_DATE_PARAMS, yearsBefore } from './service-dates.js';
+import { SERVICE_DATE_PARAMS } from '../fhir/service-dates.js';
+import { PAYER_TO_PAYER_YEARS, PRIOR_AUTH_CHANGE_YEARS, PROVIDER_ACCESS_FLOOR, yearsBefore } from './service-dates.js';
 
 /**
  * What a statement's own conditions say about whose data its rows are: one member's (a patient
@@ -55,6 +56,8 @@ export interface BindSink {
 export interface PolicySubject {
   type: string;
   id: string;
+  /** Its stored date of service (resource.service_date), where its current row is at hand. */
+  serviceDate?: string;
 }
 
 export const PRIOR_AUTH_PROFILE = 'http://hl7.org/fhir/us/davinci-pdex/StructureDefinition/pdex-priorauthorization';
@@ -166,13 +169,19 @@ function memberCondition(b: BindSink, rule: PolicyRule, type: string, s: PolicyS
   return OPEN_TYPES.has(type) ? 'TRUE' : 'FALSE';
 }
 
-/** A date of service on or after the policy's floor. */
+/**
+ * A date of service on or after the policy's floor: the latest one stored with the row
+ * (store/migration-service-date.ts) where the row is at hand and its value known, otherwise
+ * the dates themselves looked up in the search index — the same answer, one index probe more.
+ */
 function serviceDateCondition(b: BindSink, rule: PolicyRule, type: string, s: PolicySubject): string | undefined {
   const params = SERVICE_DATE_PARAMS[type];
   if (!params) return undefined;
+  const floor = b.add(serviceFloor(rule).toISOString(), 'timestamptz');
   const d = b.nextAlias('sd');
-  return `EXISTS (SELECT 1 FROM search_date ${d} WHERE ${d}.tenant = $1 AND ${d}.type = ${b.add(type)} AND ${d}.id = ${s.id}
-    AND ${d}.param = ANY(${b.add(params, 'text[]')}) AND ${d}.high > ${b.add(serviceFloor(rule).toISOString(), 'timestamptz')})`;
+  const lookup = `EXISTS (SELECT 1 FROM search_date ${d} WHERE ${d}.tenant = $1 AND ${d}.type = ${b.add(type)} AND ${d}.id = ${s.id}
+    AND ${d}.param = ANY(${b.add(params, 'text[]')}) AND ${d}.high > ${floor})`;
+  return s.serviceDate ? `(CASE WHEN ${s.serviceDate} IS NULL THEN ${lookup} ELSE ${s.serviceDate} > ${floor} END)` : lookup;
 }
 
 /** Payer-to-Payer: a prior authorization goes only while active (its service period not over) or changed within the year. */

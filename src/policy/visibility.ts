@@ -49,7 +49,7 @@ export async function readCurrentVisible(db: pg.Pool | pg.PoolClient, tenant: st
   // PostgreSQL keeps the generic plan after five runs instead of re-planning this statement
   // (about half a millisecond) on every read; an array of unknown length never gets there.
   const idCondition = ids.length === 1 ? `r.id = ${b.add(ids[0])}` : `r.id = ANY(${b.add(ids, 'text[]')})`;
-  const cond = policyConditionForTypes(b, rule, [type], { type: 'r.type', id: 'r.id' });
+  const cond = policyConditionForTypes(b, rule, [type], { type: 'r.type', id: 'r.id', serviceDate: 'r.service_date' });
   if (cond === 'FALSE') return new Map();
   const content = partnerContentSql('r', FINANCIAL_TYPES.has(type));
   const { rows } = await db.query(

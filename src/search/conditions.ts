@@ -21,6 +21,8 @@ export interface Subject {
   id: string;
   /** SQL for its last_updated when its row is in scope. */
   lastUpdated?: string;
+  /** SQL for its stored date of service (resource.service_date) when its current row is in scope. */
+  serviceDate?: string;
 }
 
 const TABLE: Record<string, string> = {

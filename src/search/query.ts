@@ -54,7 +54,7 @@ function sortExpression(b: Binds, key: SortKey): { sql: string; cast: string } {
 
 /** The WHERE clause for the plan's matches (with the granular-scope filter, if any). */
 function whereClause(b: Binds, plan: SearchPlan, base: string, extra: Filter[]): string {
-  const subject = { type: 'r.type', id: 'r.id', lastUpdated: 'r.last_updated' };
+  const subject = { type: 'r.type', id: 'r.id', lastUpdated: 'r.last_updated', serviceDate: 'r.service_date' };
   // One type is an equality, not ANY(array): the planner then carries it into every index
   // condition (x.type = r.type = 'Patient'), so token and reference lookups start from the
   // value index instead of walking every resource of the type.
@@ -117,7 +117,9 @@ export async function searchPage(db: pg.Pool, tenant: string, plan: SearchPlan, 
   const order = orderBy(columns);
   const limit = b.add(plan.count + 1, 'int');
   const content = partner ? `${partnerContentSqlForTypes('r', plan.types)} AS content` : 'r.content';
-  const candidates = `SELECT r.type, r.id, ${content}, r.last_updated${select.map((s) => `, ${s}`).join('')} FROM resource r WHERE ${where}`;
+  // The late checks read the stored date of service from the candidates' rows.
+  const stored = late.length ? ', r.service_date' : '';
+  const candidates = `SELECT r.type, r.id, ${content}, r.last_updated${stored}${select.map((s) => `, ${s}`).join('')} FROM resource r WHERE ${where}`;
   let sql = `SELECT s.* FROM (${candidates}) s WHERE ${after} ORDER BY ${order} LIMIT ${limit}`;
   if (late.length) {
     // OFFSET 0 keeps the sorted candidates a subquery of their own; the outer ORDER BY is met by
@@ -125,7 +127,7 @@ export async function searchPage(db: pg.Pool, tenant: string, plan: SearchPlan, 
     // The checks sit inside CASE so that PostgreSQL keeps them a per-row filter above the sort
     // instead of turning their EXISTS into a join over every candidate; with one type, the
     // (constant) type is left out of the order, which lets the outer ORDER BY see the inner one.
-    const checks = late.map((f) => filterCondition(b, f, { type: 's.type', id: 's.id', lastUpdated: 's.last_updated' }, base)).join(' AND ');
+    const checks = late.map((f) => filterCondition(b, f, { type: 's.type', id: 's.id', lastUpdated: 's.last_updated', serviceDate: 's.service_date' }, base)).join(' AND ');
     const sorted = orderBy(columns.filter((c) => plan.types.length > 1 || c.expr !== 's.type'));
     sql = `SELECT s.* FROM (SELECT s.* FROM (${candidates}) s WHERE ${after} ORDER BY ${sorted} OFFSET 0) s
       WHERE CASE WHEN ${checks} THEN TRUE ELSE FALSE END ORDER BY ${sorted} LIMIT ${limit}`;

@@ -5,11 +5,11 @@
  * server runs it in the background after the migration (it never delays a start), in
  * committed batches along the primary key; a process stopped midway leaves the rest to the
  * next start (until then those rows are rendered per request, so answers are the same
- * either way). Done, it records so in
- * server_setting and later starts skip it with one lookup.
+ * either way). Once done, later starts skip it (background-backfill.ts).
  */
 import type pg from 'pg';
 import { FINANCIAL_TYPES, withoutFinancialsJson } from '../policy/basis.js';
+import { backfillOnce } from './background-backfill.js';
 
 const DONE = 'basis_backfill_done';
 const BATCH = 500;
@@ -56,20 +56,5 @@ async function fill(client: pg.PoolClient, table: 'resource' | 'resource_history
 
 /** Fills the renditions missing since migration 17, unless done before or running in another process; stops between batches when `signal` aborts. */
 export async function backfillBasis(pool: pg.Pool, log: (m: string) => void, signal?: AbortSignal): Promise<void> {
-  const done = await pool.query('SELECT 1 FROM server_setting WHERE name = $1', [DONE]);
-  if (done.rows.length) return;
-  const client = await pool.connect();
-  try {
-    const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [LOCK_KEY]);
-    if (!rows[0].ok) return; // another process is at it
-    try {
-      if (!(await fill(client, 'resource', log, signal))) return;
-      if (!(await fill(client, 'resource_history', log, signal))) return;
-      await client.query('INSERT INTO server_setting (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [DONE, new Date().toISOString()]);
-    } finally {
-      await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
-    }
-  } finally {
-    client.release();
-  }
+  await backfillOnce(pool, DONE, LOCK_KEY, async (client) => (await fill(client, 'resource', log, signal)) && (await fill(client, 'resource_history', log, signal)));
 }

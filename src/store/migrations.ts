@@ -17,6 +17,7 @@ import { auditMinute } from './migration-audit-minute.js';
 import { auditUsage } from './migration-audit-usage.js';
 import { bulkMemberMatchJobs, memberMatchFailures } from './migration-member-match.js';
 import { partnerAccess } from './migration-partner-access.js';
+import { serviceDates } from './migration-service-date.js';
 
 import type { Migration } from './migration.js';
 
@@ -285,6 +286,7 @@ export const migrations: Migration[] = [
   adminConsole,
   auditLatency,
   basisRenditions,
+  serviceDates,
 ];
 
 /** `(type, param)` SQL pairs of the Patient compartment definition, for the backfill. */

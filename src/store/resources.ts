@@ -5,7 +5,9 @@
  */
 import type pg from 'pg';
 import { ConflictError, PreconditionFailedError } from '../errors.js';
+import { extractIndex } from '../fhir/extract.js';
 import { stampResource } from '../fhir/resource.js';
+import { serviceDateOf } from '../fhir/service-dates.js';
 import type { Resource } from '../fhir/validation.js';
 import { FINANCIAL_TYPES, withoutFinancialsJson } from '../policy/basis.js';
 import { CteStatement } from './cte-statement.js';
@@ -97,7 +99,7 @@ export async function writeResources(client: pg.PoolClient, tenant: string, writ
 
   const results: WriteResult[] = [];
   const moved: { type: string; id: string }[] = [];
-  const rows = { type: [] as string[], id: [] as string[], version: [] as number[], deleted: [] as boolean[], content: [] as (string | null)[], basis: [] as (string | null)[] };
+  const rows = { type: [] as string[], id: [] as string[], version: [] as number[], deleted: [] as boolean[], content: [] as (string | null)[], basis: [] as (string | null)[], serviceDate: [] as (string | null)[] };
   const indexed: IndexedResource[] = [];
 
   for (const w of writes) {
@@ -124,9 +126,11 @@ export async function writeResources(client: pg.PoolClient, tenant: string, writ
     rows.content.push(content);
     // What partners receive of a financial resource, rendered once here (migration-basis.ts).
     rows.basis.push(content !== null && FINANCIAL_TYPES.has(w.type) ? withoutFinancialsJson(w.type, content) : null);
-    if (w.resource && w.method !== 'delete') {
-      indexed.push({ type: w.type, id: w.id, resource: w.resource });
-    }
+    // The index rows are extracted once: they are written below and give the date of service
+    // the partner policies check (migration-service-date.ts).
+    const index = w.resource && w.method !== 'delete' ? extractIndex(w.resource) : undefined;
+    if (index) indexed.push({ type: w.type, id: w.id, resource: w.resource!, rows: index });
+    rows.serviceDate.push(index ? serviceDateOf(w.type, index.date) : null);
     const outcome = w.method === 'delete' ? 'deleted' : !prev || prev.deleted ? 'created' : 'updated';
     results.push({ type: w.type, id: w.id, version, lastUpdated, deleted: w.method === 'delete', content, outcome });
   }
@@ -153,11 +157,12 @@ export async function writeResources(client: pg.PoolClient, tenant: string, writ
     // PostgreSQL to take apart too (measured with bench/import.ts).
     if (rows.id.length) write.add(
       'w',
-      `INSERT INTO resource (tenant, type, id, version, last_updated, deleted, content, basis)
-       SELECT $1, t, i, v, ${b.add(lastUpdated)}::timestamptz, d, c, f
-         FROM ROWS FROM (unnest(${b.add(rows.type, 'text[]')}), unnest(${b.add(rows.id, 'text[]')}), unnest(${b.add(rows.version, 'int[]')}), unnest(${b.add(rows.deleted, 'bool[]')}), json_array_elements_text(${b.add(JSON.stringify(rows.content), 'json')}), json_array_elements_text(${b.add(JSON.stringify(rows.basis), 'json')})) AS u(t, i, v, d, c, f)
+      `INSERT INTO resource (tenant, type, id, version, last_updated, deleted, content, basis, service_date)
+       SELECT $1, t, i, v, ${b.add(lastUpdated)}::timestamptz, d, c, f, s
+         FROM ROWS FROM (unnest(${b.add(rows.type, 'text[]')}), unnest(${b.add(rows.id, 'text[]')}), unnest(${b.add(rows.version, 'int[]')}), unnest(${b.add(rows.deleted, 'bool[]')}), json_array_elements_text(${b.add(JSON.stringify(rows.content), 'json')}), json_array_elements_text(${b.add(JSON.stringify(rows.basis), 'json')}), unnest(${b.add(rows.serviceDate, 'timestamptz[]')})) AS u(t, i, v, d, c, f, s)
        ON CONFLICT (tenant, type, id) DO UPDATE
-         SET version = EXCLUDED.version, last_updated = EXCLUDED.last_updated, deleted = EXCLUDED.deleted, content = EXCLUDED.content, basis = EXCLUDED.basis
+         SET version = EXCLUDED.version, last_updated = EXCLUDED.last_updated, deleted = EXCLUDED.deleted, content = EXCLUDED.content, basis = EXCLUDED.basis,
+           service_date = EXCLUDED.service_date
          WHERE resource.version = EXCLUDED.version - 1
        RETURNING 1`,
     );

@@ -10,6 +10,7 @@
 import type pg from 'pg';
 import { patientsOf } from '../fhir/compartment.js';
 import { extractIndex, type IndexRows } from '../fhir/extract.js';
+import { serviceDateOf } from '../fhir/service-dates.js';
 import type { Resource } from '../fhir/validation.js';
 import { CteStatement } from './cte-statement.js';
 import { addPartnerAdditions, addPartnerRemovals } from './partner-index.js';
@@ -30,6 +31,8 @@ export interface IndexedResource {
   type: string;
   id: string;
   resource: Resource;
+  /** Its index rows, when the caller has extracted them already. */
+  rows?: IndexRows;
 }
 
 /**
@@ -73,7 +76,7 @@ export function addIndexAdditions(stmt: CteStatement, added: IndexedResource[]):
   // Column arrays per table: type, id, param, then the value columns.
   const arrays = TABLES.map((t) => ({ type: [] as string[], id: [] as string[], param: [] as string[], values: t.columns.map(() => [] as unknown[]) }));
   for (const a of added) {
-    const rows = extractIndex(a.resource);
+    const rows = a.rows ?? extractIndex(a.resource);
     for (const patient of patientsOf(a.type, a.id, rows.reference)) {
       compartment.patient.push(patient);
       compartment.type.push(a.type);
@@ -107,8 +110,8 @@ export function addIndexAdditions(stmt: CteStatement, added: IndexedResource[]):
 }
 
 /**
- * Rebuilds the index rows of every current resource of a tenant (optionally one type), in
- * key order, one transaction per batch; returns how many resources were reindexed.
+ * Rebuilds the index rows (and the stored date of service) of every current resource of a
+ * tenant (optionally one type), in key order, one transaction per batch; returns how many resources were reindexed.
  */
 export async function reindex(pool: pg.Pool, tenant: string, opts: { type?: string; batchSize?: number; onBatch?: (done: number) => void } = {}): Promise<number> {
   const batchSize = opts.batchSize ?? 500;
@@ -125,7 +128,16 @@ export async function reindex(pool: pg.Pool, tenant: string, opts: { type?: stri
     const client = await pool.connect();
     try {
       await client.query('BEGIN');
-      await writeSearchIndex(client, tenant, rows, rows.map((r) => ({ type: r.type, id: r.id, resource: JSON.parse(r.content) as Resource })));
+      const indexed = rows.map((r) => {
+        const resource = JSON.parse(r.content) as Resource;
+        return { type: r.type, id: r.id, resource, rows: extractIndex(resource) };
+      });
+      await writeSearchIndex(client, tenant, rows, indexed);
+      // The stored date of service comes from the same index rows (migration-service-date.ts).
+      await client.query(
+        `UPDATE resource r SET service_date = u.s FROM unnest($2::text[], $3::text[], $4::timestamptz[]) AS u(t, i, s) WHERE r.tenant = $1 AND r.type = u.t AND r.id = u.i`,
+        [tenant, indexed.map((x) => x.type), indexed.map((x) => x.id), indexed.map((x) => serviceDateOf(x.type, x.rows.date))],
+      );
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
