@@ -49,12 +49,12 @@ export async function patientRanges(db: pg.Pool, job: JobSpec, size: number): Pr
   const { rows } = hasMembers(job)
     ? await db.query<{ id: string }>(
         `SELECT patient_id AS id FROM (SELECT patient_id, row_number() OVER (ORDER BY patient_id) AS n FROM export_member WHERE job_id = $1) s
-          WHERE n % $2 = 1 AND n > 1 ORDER BY patient_id`,
+          WHERE (n - 1) % $2 = 0 AND n > 1 ORDER BY patient_id`,
         [job.id, size],
       )
     : await db.query<{ id: string }>(
         `SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM resource WHERE tenant = $1 AND type = 'Patient') s
-          WHERE n % $2 = 1 AND n > 1 ORDER BY id`,
+          WHERE (n - 1) % $2 = 0 AND n > 1 ORDER BY id`,
         [job.tenant, size],
       );
   return ranges(rows.map((r) => r.id));

@@ -179,7 +179,7 @@ function provenanceCondition(b: Binds, job: JobSpec, s: { type: string; id: stri
  * check is then already answered (ALLOWED_MEMBERS): a row in an admitted member's compartment
  * is exactly what it asks. Dates of service and the rest are still checked per row.
  */
-function membersUnit(b: Binds, job: JobSpec, unit: Unit, type: string, s: { type: string; id: string; lastUpdated: string }): string {
+function membersUnit(b: Binds, job: JobSpec, unit: Unit, type: string, s: RowSubject): string {
   const rule = jobRule(job);
   const admits = rule && memberAdmission(b, rule);
   return `${inCompartment(b, job, s.type, s.id, unit, s.lastUpdated, admits)} AND ${filtersSql(b, job, type, s, admits ? ALLOWED_MEMBERS : undefined)}`;
