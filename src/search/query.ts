@@ -129,7 +129,9 @@ export async function searchPage(db: pg.Pool, tenant: string, plan: SearchPlan, 
     // (constant) type is left out of the order, which lets the outer ORDER BY see the inner one.
     const checks = late.map((f) => filterCondition(b, f, { type: 's.type', id: 's.id', lastUpdated: 's.last_updated', serviceDate: 's.service_date' }, base)).join(' AND ');
     const sorted = orderBy(columns.filter((c) => plan.types.length > 1 || c.expr !== 's.type'));
-    sql = `SELECT s.* FROM (SELECT s.* FROM (${candidates}) s WHERE ${after} ORDER BY ${sorted} OFFSET 0) s
+    // The stored date of service stays inside (the client would only parse it and drop it).
+    const out = ['s.type', 's.id', 's.content', 's.last_updated', ...sorts.map((_, i) => `s.k${i}`)].join(', ');
+    sql = `SELECT ${out} FROM (SELECT s.* FROM (${candidates}) s WHERE ${after} ORDER BY ${sorted} OFFSET 0) s
       WHERE CASE WHEN ${checks} THEN TRUE ELSE FALSE END ORDER BY ${sorted} LIMIT ${limit}`;
   }
   const { rows } = await db.query(shapedQuery(sql, b.values));
