@@ -212,6 +212,10 @@ describe('$run', () => {
       const missing = await http(`${base}/ViewDefinition/no-such-view/$run`);
       assert.equal(missing.status, 404);
       assert.ok(isOperationOutcome(missing));
+      assert.equal(missing.json.issue[0].diagnostics, 'ViewDefinition/no-such-view is not known');
+      const byUrl = await http(`${base}/ViewDefinition/$run`, { body: { resourceType: 'Parameters', parameter: [{ name: 'viewReference', valueReference: { reference: 'http://example.org/views/none' } }] } });
+      assert.equal(byUrl.status, 404, byUrl.text);
+      assert.equal(byUrl.json.issue[0].diagnostics, "No ViewDefinition has the url 'http://example.org/views/none'");
     });
 
     it('a small answer is sent whole with its Content-Length; one past 64 KiB streams chunked, every row once', async () => {

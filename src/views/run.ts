@@ -18,7 +18,7 @@ export async function findView(ctx: TenantContext, ref: { id: string } | { url: 
     if (page.length > 1) throw new InvalidError(`viewReference: several ViewDefinitions have the url '${'url' in ref ? ref.url : ''}'`, ['viewReference']);
     return page[0];
   }
-  throw new NotFoundError(`ViewDefinition ${'id' in ref ? `/${ref.id}` : `with url '${ref.url}'`} is not known`);
+  throw new NotFoundError('id' in ref ? `ViewDefinition/${ref.id} is not known` : `No ViewDefinition has the url '${ref.url}'`);
 }
 
 /** `ViewDefinition/123` (relative or absolute) → by id; any other URI → by canonical url. */
