@@ -46,10 +46,11 @@ export function resolveAgainst(base: string, url: string): string {
   }
 }
 
-function walk(value: unknown, typeName: string, base: string): boolean {
+/** Calls `visit` on every Attachment of `value` (an element of type `typeName`); true when any visit changed something. */
+function walk(value: unknown, typeName: string, visit: (attachment: Record<string, unknown>) => boolean): boolean {
   if (Array.isArray(value)) {
     let changed = false;
-    for (const item of value) changed = walk(item, typeName, base) || changed;
+    for (const item of value) changed = walk(item, typeName, visit) || changed;
     return changed;
   }
   if (!value || typeof value !== 'object') return false;
@@ -58,15 +59,11 @@ function walk(value: unknown, typeName: string, base: string): boolean {
   const name = typeName === 'ResourceList' ? String(obj.resourceType ?? '') : typeName;
   const elements = types().get(name);
   if (!elements) return false;
-  let changed = false;
-  if (name === 'Attachment' && typeof obj.url === 'string' && isRelativeUrl(obj.url)) {
-    obj.url = resolveAgainst(base, obj.url);
-    changed = true;
-  }
+  let changed = name === 'Attachment' ? visit(obj) : false;
   for (const [key, child] of Object.entries(obj)) {
     if (child === null || typeof child !== 'object') continue;
     const childType = elements.get(key);
-    if (childType) changed = walk(child, childType, base) || changed;
+    if (childType) changed = walk(child, childType, visit) || changed;
   }
   return changed;
 }
@@ -76,5 +73,38 @@ function walk(value: unknown, typeName: string, base: string): boolean {
  * included) to an absolute url on `base`, the tenant's FHIR base. Returns whether anything changed.
  */
 export function absoluteAttachmentUrls(resource: Record<string, unknown>, base: string): boolean {
-  return walk(resource, String(resource.resourceType ?? ''), base);
+  return walk(resource, String(resource.resourceType ?? ''), (a) => {
+    if (typeof a.url !== 'string' || !isRelativeUrl(a.url)) return false;
+    a.url = resolveAgainst(base, a.url);
+    return true;
+  });
+}
+
+/**
+ * Resources whose Attachments commonly carry a document kept on this server as a Binary
+ * (clinical notes, reports, images, questionnaire answers, consent forms, photos). Their
+ * `Binary/[id]` attachment urls are indexed (extract.ts, param `_attachment`), which is what lets
+ * a partner policy show such a Binary to whoever may see the resource holding it
+ * (src/policy/conditions.ts). Other types are not walked on every write; a Binary only they
+ * point to stays withheld from partners.
+ */
+export const ATTACHMENT_HOLDERS: ReadonlySet<string> = new Set([
+  'DocumentReference', 'DiagnosticReport', 'Media', 'Communication', 'CommunicationRequest', 'QuestionnaireResponse',
+  'Consent', 'Contract', 'Patient', 'Practitioner', 'RelatedPerson', 'Person',
+]);
+
+/** The search_reference param of those rows: not a search parameter, so no search, include or chain can name it. */
+export const ATTACHMENT_PARAM = '_attachment';
+
+const LOCAL_BINARY = /^Binary\/([A-Za-z0-9\-.]{1,64})$/;
+
+/** Ids of the Binaries on this server that the resource's Attachments point to by relative url (`Binary/[id]`). */
+export function attachedBinaryIds(resource: Record<string, unknown>): string[] {
+  const ids = new Set<string>();
+  walk(resource, String(resource.resourceType ?? ''), (a) => {
+    const m = typeof a.url === 'string' ? LOCAL_BINARY.exec(a.url) : null;
+    if (m) ids.add(m[1]);
+    return false;
+  });
+  return [...ids];
 }

@@ -5,6 +5,7 @@
  * date range; a CodeableConcept, Coding or Identifier as tokens), so choice elements need
  * no type information.
  */
+import { ATTACHMENT_HOLDERS, ATTACHMENT_PARAM, attachedBinaryIds } from './attachment.js';
 import { compileExpression, type Accessor } from './fhirpath-compile.js';
 import { searchParams, splitUnion, type SearchParam } from './search-parameters.js';
 import type { Resource } from './validation.js';
@@ -195,6 +196,11 @@ export function extractIndex(resource: Resource): IndexRows {
         case 'uri': if (typeof node === 'string') rows.uri.push({ param: code, value: node }); break;
       }
     }
+  }
+  // Not a search parameter (no search names it): the Binaries this resource's documents are,
+  // for the partner policies (attachment.ts ATTACHMENT_HOLDERS).
+  if (ATTACHMENT_HOLDERS.has(resource.resourceType)) {
+    for (const id of attachedBinaryIds(resource as unknown as Record<string, unknown>)) rows.reference.push({ param: ATTACHMENT_PARAM, targetType: 'Binary', targetId: id, url: null });
   }
   return rows;
 }

@@ -10,8 +10,9 @@
  * - it belongs to an allowed member: a Patient that is one, a resource in the Patient
  *   compartment of one (resource_compartment), an implantable Device whose patient is one;
  *   Groups only when they are the client's own lists; Consents (payer-to-payer) only those
- *   naming the client as recipient; the provider and knowledge directory always; anything
- *   else (Binary, unknown kinds of data) never;
+ *   naming the client as recipient; a Binary when a resource it may see holds it as an
+ *   attachment; the provider and knowledge directory always; anything else (unknown kinds of
+ *   data) never;
  * - it has a date of service within the policy's look-back (src/fhir/service-dates.ts, stored as resource.service_date);
  * - payer-to-payer: it carries no sensitive-data label unless the member's consent is
  *   `#sensitive`, and a prior authorization is active or changed within the last year;
@@ -25,6 +26,7 @@
  * client's organisation as recipient. `now` is bound per request (and per export unit), so a
  * new opt-out or a revoked consent takes effect on the next request or unit.
  */
+import { ATTACHMENT_HOLDERS, ATTACHMENT_PARAM } from '../fhir/attachment.js';
 import { patientCompartmentTypes } from '../fhir/compartment.js';
 import { SECURITY_LABEL_SYSTEM, SENSITIVE_LABEL_CODES as SENSITIVE_CODES } from '../fhir/sensitivity.js';
 import type { RestrictingPolicy } from './partner-policy.js';
@@ -146,6 +148,16 @@ function memberCondition(b: BindSink, rule: PolicyRule, type: string, s: PolicyS
     return `EXISTS (SELECT 1 FROM consent_rule ${c} WHERE ${c}.tenant = $1 AND ${c}.consent_id = ${s.id} AND ${c}.purpose = 'payer-to-payer'
       AND ${c}.recipient_system = ${b.add(rule.policy.organization.system)} AND ${c}.recipient_value = ${b.add(rule.policy.organization.value)}
       AND ${memberAllowed(b, rule, `${c}.patient_id`, undefined)})`;
+  }
+  if (type === 'Binary') {
+    // A Binary is the document of a resource whose Attachment points to it (fhir/attachment.ts):
+    // it goes to whoever may see that resource. Payer-to-payer: one labelled sensitive itself is
+    // withheld whatever the consent (its label is not tied to a member's consent here).
+    const a = b.nextAlias('ab');
+    const holders = policyConditionForTypes(b, rule, [...ATTACHMENT_HOLDERS].sort(), { type: `${a}.type`, id: `${a}.id` });
+    const own = rule.policy.kind === 'payer-to-payer' ? ` AND NOT ${labelledSql(b, 'Binary', s)}` : '';
+    return `(EXISTS (SELECT 1 FROM search_reference ${a} WHERE ${a}.tenant = $1 AND ${a}.target_type = 'Binary' AND ${a}.target_id = ${s.id}
+      AND ${a}.param = '${ATTACHMENT_PARAM}' AND ${holders})${own})`;
   }
   if (type === 'Device') {
     const r = b.nextAlias('dv');
