@@ -1,6 +1,6 @@
 // Property test: for random members and random interactions, a partner reaches a member's data
 // exactly when its policy allows that member — never through a side door (vread, history,
-// _has, chains, _include, $everything, compartment search, export with patient=).
+// _has, chains, _include, $everything, compartment search, a document's Binary, export with patient=).
 // The expected answer comes from the members' generated attributes, not from the server's SQL.
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -46,6 +46,14 @@ describe('policy leaks (property)', () => {
     const resources: any[] = [{ resourceType: 'Practitioner', id: 'prac-1', name: [{ family: 'Healer' }] }];
     for (const m of list) {
       resources.push(patient(m.id, `Family${m.id}`), encounter(`enc-${m.id}`, m.id, `${year - 1}-02-03`));
+      // A document with its attachment kept as a Binary (which goes where the document goes).
+      resources.push(
+        { resourceType: 'Binary', id: `note-${m.id}`, contentType: 'text/plain', data: Buffer.from(m.id).toString('base64') },
+        {
+          resourceType: 'DocumentReference', id: `doc-${m.id}`, status: 'current', subject: { reference: `Patient/${m.id}` }, date: `${year - 1}-02-03T00:00:00Z`,
+          content: [{ attachment: { contentType: 'text/plain', url: `Binary/note-${m.id}` } }],
+        },
+      );
       if (m.optedOut) resources.push(optOut(`opt-${m.id}`, m.id, 'deny', '2024-01-01'));
       if (m.consent) resources.push(hrexConsent(`cons-${m.id}`, m.id, 'sensitive'));
     }
@@ -66,7 +74,7 @@ describe('policy leaks (property)', () => {
     searchId: async (p, m) => (await http(`${base}/Patient?_id=${m.id}`, { headers: p.auth })).json.entry?.length > 0,
     searchPatient: async (p, m) => (await http(`${base}/Encounter?patient=${m.id}`, { headers: p.auth })).json.entry?.length > 0,
     compartment: async (p, m) => (await http(`${base}/Patient/${m.id}/Encounter`, { headers: p.auth })).json.entry?.length > 0,
-    chain: async (p, m) => (await http(`${base}/Encounter?patient.family=Family${m.id}`, { headers: p.auth })).json.entry?.length > 0,
+    chain: async (p, m) => (await http(`${base}/Encounter?patient.family:exact=Family${m.id}`, { headers: p.auth })).json.entry?.length > 0,
     has: async (p, m) => (await http(`${base}/Patient?_has:Encounter:patient:_id=enc-${m.id}`, { headers: p.auth })).json.entry?.length > 0,
     hasOracle: async (p, m) => (await http(`${base}/Practitioner?_has:Encounter:participant:patient=${m.id}`, { headers: p.auth })).json.entry?.length > 0,
     include: async (p, m) =>
@@ -74,6 +82,8 @@ describe('policy leaks (property)', () => {
     revinclude: async (p, m) =>
       ((await http(`${base}/Practitioner?_revinclude=Encounter:participant&_count=100`, { headers: p.auth })).json.entry ?? []).some((e: any) => e.resource.id === `enc-${m.id}`),
     everything: async (p, m) => (await http(`${base}/Patient/${m.id}/$everything`, { headers: p.auth })).status === 200,
+    binary: async (p, m) => (await http(`${base}/Binary/note-${m.id}`, { headers: p.auth })).status === 200,
+    binarySearch: async (p, m) => (await http(`${base}/Binary?_id=note-${m.id}`, { headers: p.auth })).json.entry?.length > 0,
   };
 
   it('no interaction reveals a member outside the policy, and each reveals one inside it', async () => {
@@ -84,7 +94,7 @@ describe('policy leaks (property)', () => {
         const got = await interactions[name](p, m);
         assert.equal(got, expected, `${asProvider ? 'provider' : 'payer'} ${name} ${JSON.stringify(m)}`);
       }),
-      { numRuns: 60, seed: 20270101 },
+      { numRuns: 80, seed: 20270101 },
     );
   });
 
