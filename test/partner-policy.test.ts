@@ -5,9 +5,9 @@
 // reaches a member outside the policy.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { NEW_PLAN, optOut, partnerWorldBundle, PROVIDER_A } from './fixtures/partner-world.js';
+import { optOut, partnerWorldBundle, PROVIDER_A, sharedObservations } from './fixtures/partner-world.js';
 import { http, isOperationOutcome } from './helpers/http.js';
-import { moneyPaths, partnerExport, registerPartner, type Partner } from './helpers/partners.js';
+import { moneyPaths, partnerExport, partnerWorldTenant, registerPartner, type Partner } from './helpers/partners.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { loadConfig } from '../src/config.js';
 import { parseSearch } from '../src/search/parse.js';
@@ -26,14 +26,7 @@ describe('partner access policies', () => {
 
   before(async () => {
     server = await startServer({}, { workers: 2 });
-    ({ tenant, base } = await server.newTenant('policy'));
-    const load = await http(base, { body: partnerWorldBundle() });
-    assert.equal(load.status, 200, load.text);
-    for (const e of load.json.entry) assert.match(e.response.status, /^20[01]/, JSON.stringify(e.response));
-    provider = await registerPartner(server.db.pool, server.origin, tenant, 'provider-access', PROVIDER_A, 'system/*.rs system/AuditEvent.rs');
-    payer = await registerPartner(server.db.pool, server.origin, tenant, 'payer-to-payer', NEW_PLAN);
-    // What $member-match records when it matches (tested end to end in member-match.test).
-    await server.db.pool.query(`INSERT INTO member_match (tenant, client_id, patient_id) SELECT $1, $2, unnest($3::text[])`, [tenant, payer.clientId, ['pm1', 'pm2', 'pm3']]);
+    ({ tenant, base, provider, payer } = await partnerWorldTenant(server, 'policy', 'system/*.rs system/AuditEvent.rs'));
   });
   after(() => server.close());
 
@@ -296,13 +289,7 @@ describe('provider-access Group export, one member per unit', () => {
     // pa1 (first in id order) opts out; pa2's opt-out is withdrawn: pa2 is admitted, pa1 is not.
     assert.equal((await http(`${base}/Consent/optout-pa1`, { method: 'PUT', body: optOut('optout-pa1', 'pa1', 'deny', '2025-01-01') })).status, 201);
     assert.equal((await http(`${base}/Consent/optin-pa2`, { method: 'PUT', body: optOut('optin-pa2', 'pa2', 'permit', '2026-01-01') })).status, 201);
-    const shared = {
-      resourceType: 'Observation', id: 'obs-shared', status: 'final', code: { text: 'shared' }, effectiveDateTime: '2024-05-05',
-      subject: { reference: 'Patient/pa1' }, performer: [{ reference: 'Patient/pa2' }],
-    };
-    assert.equal((await http(`${base}/Observation/obs-shared`, { method: 'PUT', body: shared })).status, 201);
-    const only = { ...shared, id: 'obs-pa1-only', performer: undefined };
-    assert.equal((await http(`${base}/Observation/obs-pa1-only`, { method: 'PUT', body: only })).status, 201);
+    for (const o of sharedObservations()) assert.equal((await http(`${base}/Observation/${o.id}`, { method: 'PUT', body: o })).status, 201);
     const provider = await registerPartner(server.db.pool, server.origin, tenant, 'provider-access', PROVIDER_A);
     const x = await partnerExport(provider, `${base}/Group/att-a/$export?_type=Patient,Observation`);
     const got = x.resources.map((r) => `${r.resourceType}/${r.id}`);

@@ -5,9 +5,8 @@
 // PostgreSQL and tokens, on the partner-world plan plus documents written here.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { NEW_PLAN, partnerWorldBundle, PROVIDER_A } from './fixtures/partner-world.js';
 import { http } from './helpers/http.js';
-import { partnerExport, registerPartner, type Partner } from './helpers/partners.js';
+import { partnerExport, partnerWorldTenant, type Partner } from './helpers/partners.js';
 import { startServer, type TestServer } from './helpers/server.js';
 
 const ago = (years: number) => new Date(Date.now() - years * 365 * 86_400_000).toISOString();
@@ -23,15 +22,13 @@ const ids = (bundle: any): string[] => (bundle.entry ?? []).filter((e: any) => e
 
 describe('Binary under partner policies', () => {
   let server: TestServer;
-  let tenant: string;
   let base: string;
   let provider: Partner;
   let payer: Partner;
 
   before(async () => {
     server = await startServer({}, { workers: 2 });
-    ({ tenant, base } = await server.newTenant('policy-binary'));
-    assert.equal((await http(base, { body: partnerWorldBundle() })).status, 200);
+    ({ base, provider, payer } = await partnerWorldTenant(server, 'policy-binary'));
     const more = [
       binary('note-pa1'), doc('doc-pa1', 'pa1', '2021-06-01T00:00:00Z', 'Binary/note-pa1'),
       binary('note-pa1-old'), doc('doc-pa1-old', 'pa1', '2014-06-01T00:00:00Z', 'Binary/note-pa1-old'),
@@ -44,9 +41,6 @@ describe('Binary under partner policies', () => {
     const load = await http(base, { body: { resourceType: 'Bundle', type: 'batch', entry: more.map((r) => ({ resource: r, request: { method: 'PUT', url: `${r.resourceType}/${r.id}` } })) } });
     assert.equal(load.status, 200, load.text);
     for (const e of load.json.entry) assert.match(e.response.status, /^201/, JSON.stringify(e.response));
-    provider = await registerPartner(server.db.pool, server.origin, tenant, 'provider-access', PROVIDER_A);
-    payer = await registerPartner(server.db.pool, server.origin, tenant, 'payer-to-payer', NEW_PLAN);
-    await server.db.pool.query(`INSERT INTO member_match (tenant, client_id, patient_id) SELECT $1, $2, unnest($3::text[])`, [tenant, payer.clientId, ['pm1', 'pm2', 'pm3']]);
   });
   after(() => server.close());
 

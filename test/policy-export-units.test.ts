@@ -6,7 +6,7 @@
 // export storage runs the units — one member per unit, so the two members fall in two units.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { optOut, partnerWorldBundle, PROVIDER_A } from './fixtures/partner-world.js';
+import { optOut, partnerWorldBundle, PROVIDER_A, sharedObservations } from './fixtures/partner-world.js';
 import { http } from './helpers/http.js';
 import { registerPartner } from './helpers/partners.js';
 import { startServer, type TestServer } from './helpers/server.js';
@@ -28,13 +28,7 @@ describe('provider-access export units re-check the policy as they run', () => {
     assert.equal((await http(base, { body: partnerWorldBundle() })).status, 200);
     // pa2's opt-out is withdrawn, so at kick-off both pa1 and pa2 are admitted (pa3's attribution has ended).
     assert.equal((await http(`${base}/Consent/optin-pa2`, { method: 'PUT', body: optOut('optin-pa2', 'pa2', 'permit', '2026-01-01') })).status, 201);
-    const shared = {
-      resourceType: 'Observation', id: 'obs-shared', status: 'final', code: { text: 'shared' }, effectiveDateTime: '2024-05-05',
-      subject: { reference: 'Patient/pa1' }, performer: [{ reference: 'Patient/pa2' }],
-    };
-    assert.equal((await http(`${base}/Observation/obs-shared`, { method: 'PUT', body: shared })).status, 201);
-    const only = { ...shared, id: 'obs-pa1-only', performer: undefined };
-    assert.equal((await http(`${base}/Observation/obs-pa1-only`, { method: 'PUT', body: only })).status, 201);
+    for (const o of sharedObservations()) assert.equal((await http(`${base}/Observation/${o.id}`, { method: 'PUT', body: o })).status, 201);
     const provider = await registerPartner(kickoff.db.pool, kickoff.origin, tenant, 'provider-access', PROVIDER_A);
 
     const k = await http(`${base}/Group/att-a/$export?_type=Patient,Observation`, { headers: { ...provider.auth, accept: 'application/fhir+json', prefer: 'respond-async' } });

@@ -5,9 +5,9 @@
 // Real HTTP, PostgreSQL and tokens, on the partner-world plan.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { encounter, partnerWorldBundle, PROVIDER_A } from './fixtures/partner-world.js';
+import { encounter } from './fixtures/partner-world.js';
 import { http } from './helpers/http.js';
-import { registerPartner, type Partner } from './helpers/partners.js';
+import { partnerWorldTenant, type Partner } from './helpers/partners.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { backfillServiceDates, serviceDatesSql } from '../src/store/service-date-backfill.js';
 import { reindex } from '../src/store/search-index.js';
@@ -22,10 +22,7 @@ describe('stored date of service (partner policies)', () => {
 
   before(async () => {
     server = await startServer();
-    ({ tenant, base } = await server.newTenant('service-date'));
-    const load = await http(base, { body: partnerWorldBundle() });
-    assert.equal(load.status, 200, load.text);
-    provider = await registerPartner(server.db.pool, server.origin, tenant, 'provider-access', PROVIDER_A);
+    ({ tenant, base, provider } = await partnerWorldTenant(server, 'service-date'));
   });
   after(() => server.close());
 

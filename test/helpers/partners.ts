@@ -9,7 +9,9 @@ import { addClient } from '../../src/auth/clients.js';
 import type { Organization, PolicyKind } from '../../src/policy/partner-policy.js';
 import { makeKeyPair, requestToken, signAssertion, tokenUrlFor } from './auth.js';
 import { KICKOFF_HEADERS } from './bulk.js';
+import { NEW_PLAN, partnerWorldBundle, PROVIDER_A } from '../fixtures/partner-world.js';
 import { http, type HttpResult } from './http.js';
+import type { TestServer } from './server.js';
 
 export const NPI = 'http://hl7.org/fhir/sid/us-npi';
 
@@ -32,6 +34,28 @@ export async function registerPartner(pool: pg.Pool, origin: string, tenant: str
   });
   assert.equal(res.status, 200, JSON.stringify(res.json));
   return { clientId, token: res.json.access_token, auth: { authorization: `Bearer ${res.json.access_token}` } };
+}
+
+export interface PartnerWorld {
+  tenant: string;
+  base: string;
+  /** provider-access for PROVIDER_A. */
+  provider: Partner;
+  /** payer-to-payer for NEW_PLAN, having matched pm1, pm2 and pm3. */
+  payer: Partner;
+}
+
+/** A new tenant holding the partner-world plan (fixtures/partner-world.ts), with its two partners. */
+export async function partnerWorldTenant(server: TestServer, prefix: string, providerScope = 'system/*.rs'): Promise<PartnerWorld> {
+  const { tenant, base } = await server.newTenant(prefix);
+  const load = await http(base, { body: partnerWorldBundle() });
+  assert.equal(load.status, 200, load.text);
+  for (const e of load.json.entry) assert.match(e.response.status, /^20[01]/, JSON.stringify(e.response));
+  const provider = await registerPartner(server.db.pool, server.origin, tenant, 'provider-access', PROVIDER_A, providerScope);
+  const payer = await registerPartner(server.db.pool, server.origin, tenant, 'payer-to-payer', NEW_PLAN);
+  // What $member-match records when it matches (tested end to end in member-match.test).
+  await server.db.pool.query(`INSERT INTO member_match (tenant, client_id, patient_id) SELECT $1, $2, unnest($3::text[])`, [tenant, payer.clientId, ['pm1', 'pm2', 'pm3']]);
+  return { tenant, base, provider, payer };
 }
 
 export interface PartnerExport {
