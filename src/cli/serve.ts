@@ -64,6 +64,9 @@ export function registerServe(program: Command): void {
       try {
         await app.listen({ port: config.port, host: config.host });
       } catch (err) {
+        // The server's export workers and timers have started: closed, or they would keep a
+        // process that listens nowhere alive (a port already in use, say).
+        await app.close().catch(() => undefined);
         await db.close();
         throw err;
       }

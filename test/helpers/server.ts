@@ -44,9 +44,26 @@ export function uniqueId(prefix = 't'): string {
   return `${prefix}-${crypto.randomBytes(5).toString('hex')}`;
 }
 
-/** `workers`: in-process export workers (none unless a test exports); `port`: when the origin must be known in advance. */
-export async function startServer(overrides: Partial<Config> = {}, opts: { workers?: number; alerts?: boolean; port?: number } = {}): Promise<TestServer> {
+type ServerOptions = { workers?: number; alerts?: boolean; port?: number };
+
+/**
+ * `workers`: in-process export workers (none unless a test exports); `port`: when the origin
+ * must be known in advance. The port freePort found may be taken before the server listens on
+ * it (test files run in parallel, and every outgoing connection takes an ephemeral port too):
+ * then that server is closed and another port tried.
+ */
+export async function startServer(overrides: Partial<Config> = {}, opts: ServerOptions = {}): Promise<TestServer> {
   if (!process.env.DATABASE_URL) throw new Error('tests need DATABASE_URL; run them with `npm test`');
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(overrides, opts);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || opts.port !== undefined || attempt === 5) throw err;
+    }
+  }
+}
+
+async function startOnce(overrides: Partial<Config>, opts: ServerOptions): Promise<TestServer> {
   const port = opts.port ?? (await freePort());
   const origin = `http://127.0.0.1:${port}`;
   // Generous rate limits (requests, tokens, console sign-ins) unless a test sets its own: test files share 127.0.0.1 and run in parallel.
@@ -64,7 +81,15 @@ export async function startServer(overrides: Partial<Config> = {}, opts: { worke
   const db = await openDatabase(config);
   // Alert rules run only when a test asks (evaluate()), never on a timer across other tests' data.
   const app = await buildServer(config, db.pool, { logger: false, workers: opts.workers ?? 0, alerts: opts.alerts ?? false });
-  await app.listen({ port, host: '127.0.0.1' });
+  try {
+    await app.listen({ port, host: '127.0.0.1' });
+  } catch (err) {
+    // Its export workers and timers have started: closed, or they would keep this test process alive.
+    await app.close().catch(() => undefined);
+    await db.close();
+    if (exportDir) fs.rmSync(exportDir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     origin,
     config,
