@@ -7,15 +7,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { optOut, partnerWorldBundle, PROVIDER_A, sharedObservations } from './fixtures/partner-world.js';
 import { http, isOperationOutcome } from './helpers/http.js';
-import { moneyPaths, partnerExport, partnerWorldTenant, registerPartner, type Partner } from './helpers/partners.js';
+import { entryKeys as ids, moneyPaths, partnerExport, partnerWorldTenant, registerPartner, type Partner } from './helpers/partners.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { loadConfig } from '../src/config.js';
 import { parseSearch } from '../src/search/parse.js';
 import { policyFilter } from '../src/search/policy-filter.js';
 import { searchPage, type Cursor } from '../src/search/query.js';
-
-const ids = (bundle: any, type?: string): string[] =>
-  (bundle.entry ?? []).filter((e: any) => e.search?.mode !== 'outcome' && (!type || e.resource.resourceType === type)).map((e: any) => `${e.resource.resourceType}/${e.resource.id}`).sort();
 
 describe('partner access policies', () => {
   let server: TestServer;

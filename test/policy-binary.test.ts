@@ -5,11 +5,11 @@
 // PostgreSQL and tokens, on the partner-world plan plus documents written here.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { ago } from './fixtures/partner-world.js';
 import { http } from './helpers/http.js';
-import { partnerExport, partnerWorldTenant, type Partner } from './helpers/partners.js';
+import { entryKeys as ids, partnerExport, partnerWorldTenant, type Partner } from './helpers/partners.js';
 import { startServer, type TestServer } from './helpers/server.js';
 
-const ago = (years: number) => new Date(Date.now() - years * 365 * 86_400_000).toISOString();
 const binary = (id: string, label?: string) => ({
   resourceType: 'Binary', id, contentType: 'text/plain', data: Buffer.from(`note ${id}`).toString('base64'),
   ...(label ? { meta: { security: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: label }] } } : {}),
@@ -18,7 +18,6 @@ const doc = (id: string, patient: string, date: string, url: string) => ({
   resourceType: 'DocumentReference', id, status: 'current', subject: { reference: `Patient/${patient}` }, date,
   type: { text: 'note' }, content: [{ attachment: { contentType: 'text/plain', url } }],
 });
-const ids = (bundle: any): string[] => (bundle.entry ?? []).filter((e: any) => e.search?.mode !== 'outcome').map((e: any) => `${e.resource.resourceType}/${e.resource.id}`).sort();
 
 describe('Binary under partner policies', () => {
   let server: TestServer;
@@ -35,8 +34,8 @@ describe('Binary under partner policies', () => {
       binary('note-pb1'), doc('doc-pb1', 'pb1', '2021-06-01T00:00:00Z', 'Binary/note-pb1'),
       binary('orphan'),
       binary('photo-prac'), { resourceType: 'Practitioner', id: 'prac-photo', name: [{ family: 'Pictured' }], photo: [{ contentType: 'text/plain', url: 'Binary/photo-prac' }] },
-      binary('note-pm1'), doc('doc-pm1', 'pm1', ago(1), 'Binary/note-pm1'),
-      binary('note-pm2-labelled', 'ETH'), doc('doc-pm2', 'pm2', ago(1), 'Binary/note-pm2-labelled'),
+      binary('note-pm1'), doc('doc-pm1', 'pm1', `${ago(1)}T00:00:00Z`, 'Binary/note-pm1'),
+      binary('note-pm2-labelled', 'ETH'), doc('doc-pm2', 'pm2', `${ago(1)}T00:00:00Z`, 'Binary/note-pm2-labelled'),
     ];
     const load = await http(base, { body: { resourceType: 'Bundle', type: 'batch', entry: more.map((r) => ({ resource: r, request: { method: 'PUT', url: `${r.resourceType}/${r.id}` } })) } });
     assert.equal(load.status, 200, load.text);

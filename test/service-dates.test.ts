@@ -7,12 +7,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { encounter } from './fixtures/partner-world.js';
 import { http } from './helpers/http.js';
-import { partnerWorldTenant, type Partner } from './helpers/partners.js';
+import { entryKeys as ids, partnerWorldTenant, type Partner } from './helpers/partners.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { backfillServiceDates, serviceDatesSql } from '../src/store/service-date-backfill.js';
 import { reindex } from '../src/store/search-index.js';
 
-const ids = (bundle: any): string[] => (bundle.entry ?? []).filter((e: any) => e.search?.mode !== 'outcome').map((e: any) => `${e.resource.resourceType}/${e.resource.id}`).sort();
 
 describe('stored date of service (partner policies)', () => {
   let server: TestServer;

@@ -128,9 +128,11 @@ export async function writeResources(client: pg.PoolClient, tenant: string, writ
     rows.basis.push(content !== null && FINANCIAL_TYPES.has(w.type) ? withoutFinancialsJson(w.type, content) : null);
     // The index rows are extracted once: they are written below and give the date of service
     // the partner policies check (migration-service-date.ts).
-    const index = w.resource && w.method !== 'delete' ? extractIndex(w.resource) : undefined;
-    if (index) indexed.push({ type: w.type, id: w.id, resource: w.resource!, rows: index });
-    rows.serviceDate.push(index ? serviceDateOf(w.type, index.date) : null);
+    if (w.resource && w.method !== 'delete') {
+      const index = extractIndex(w.resource);
+      indexed.push({ type: w.type, id: w.id, resource: w.resource, rows: index });
+      rows.serviceDate.push(serviceDateOf(w.type, index.date));
+    } else rows.serviceDate.push(null);
     const outcome = w.method === 'delete' ? 'deleted' : !prev || prev.deleted ? 'created' : 'updated';
     results.push({ type: w.type, id: w.id, version, lastUpdated, deleted: w.method === 'delete', content, outcome });
   }

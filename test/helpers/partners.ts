@@ -36,6 +36,14 @@ export async function registerPartner(pool: pg.Pool, origin: string, tenant: str
   return { clientId, token: res.json.access_token, auth: { authorization: `Bearer ${res.json.access_token}` } };
 }
 
+/** `Type/id` of a search Bundle's entries (not its OperationOutcome), sorted; only `type`'s when given. */
+export function entryKeys(bundle: any, type?: string): string[] {
+  return (bundle.entry ?? [])
+    .filter((e: any) => e.search?.mode !== 'outcome' && (!type || e.resource.resourceType === type))
+    .map((e: any) => `${e.resource.resourceType}/${e.resource.id}`)
+    .sort();
+}
+
 export interface PartnerWorld {
   tenant: string;
   base: string;
